@@ -1,0 +1,1 @@
+"""Toolgate's project package: settings, chat, LLM providers and the run loop."""

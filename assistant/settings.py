@@ -1,0 +1,182 @@
+"""Django settings for Toolgate, read from the environment.
+
+The embedded default (``make run``) needs no configuration at all: SQLite, the in-process
+channel layer and local-memory cache. Production is switched on by environment variables
+alone (see docs/deploy.md); nothing here has to be edited.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from assistant.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("TOOLGATE_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, or in development a generated one kept in var/.
+
+    With DEBUG off a missing key is a configuration error: a key invented at start-up
+    would silently change on every restart and log every user out.
+    """
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set and DJANGO_DEBUG is off. Set SECRET_KEY to a long random "
+            "value for production, or set DJANGO_DEBUG=true for local development."
+        )
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "tools",
+    "approvals",
+    "assistant",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "assistant.urls"
+ASGI_APPLICATION = "assistant.asgi.application"
+WSGI_APPLICATION = "assistant.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
+        "OPTIONS": {
+            # WAL lets readers proceed while a tool call is being recorded; IMMEDIATE
+            # transactions take the write lock up front instead of failing mid-way.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        },
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "toolgate@localhost")
+
+# --- Tools (see docs/tools.md) -------------------------------------------------------------
+TOOLS_DEFAULT_TIMEOUT = env_float("TOOLS_DEFAULT_TIMEOUT", 30.0, minimum=0.1)
+TOOLS_MAX_RESULT_CHARS = env_int("TOOLS_MAX_RESULT_CHARS", 20_000, minimum=100)
+TOOLS_MAX_CONCURRENCY = env_int("TOOLS_MAX_CONCURRENCY", 8, minimum=1)
+TOOLS_SENSITIVE_KEYS = env_list(
+    "TOOLS_SENSITIVE_KEYS",
+    [
+        "password", "passwd", "secret", "api_key", "apikey", "token", "access_token",
+        "refresh_token", "authorization", "ssn", "credit_card", "card_number", "cvv",
+        "private_key",
+    ],
+)
+# Dotted path to the policy callable consulted before any tool runs; approvals plugs in here.
+TOOLS_GATE = env_str("TOOLS_GATE", "approvals.policy.gate")
+# Dotted path to ``(user, tool) -> bool``: which tools a user may use (and the model may see).
+TOOLS_ACCESS_POLICY = env_str("TOOLS_ACCESS_POLICY")
+TOOLS_THREADS = env_int("TOOLS_THREADS", 32, minimum=1)
+TOOLS_WORKSPACE_ROOT = Path(env_str("TOOLS_WORKSPACE_ROOT", str(VAR_DIR / "workspaces")))
+TOOLS_FILE_MAX_BYTES = env_int("TOOLS_FILE_MAX_BYTES", 1_000_000, minimum=1)
+TOOLS_SAMPLE_DB_PATH = Path(env_str("TOOLS_SAMPLE_DB_PATH", str(VAR_DIR / "sample.sqlite3")))
+TOOLS_SQL_MAX_ROWS = env_int("TOOLS_SQL_MAX_ROWS", 200, minimum=1)
+TOOLS_SQL_TIMEOUT = env_float("TOOLS_SQL_TIMEOUT", 2.0, minimum=0.01)
+TOOLS_HTTP_ALLOWED_HOSTS = env_list("TOOLS_HTTP_ALLOWED_HOSTS", ["example.com", "*.wikipedia.org"])
+TOOLS_HTTP_EXTRA_ALLOWED_NETWORKS = env_list("TOOLS_HTTP_EXTRA_ALLOWED_NETWORKS")
+TOOLS_HTTP_MAX_BYTES = env_int("TOOLS_HTTP_MAX_BYTES", 500_000, minimum=1)
+TOOLS_HTTP_TIMEOUT = env_float("TOOLS_HTTP_TIMEOUT", 10.0, minimum=0.1)
+TOOLS_EMAIL_MAX_RECIPIENTS = env_int("TOOLS_EMAIL_MAX_RECIPIENTS", 10, minimum=1)
+TOOLS_PYTHON_TIMEOUT = env_float("TOOLS_PYTHON_TIMEOUT", 5.0, minimum=0.1)
+TOOLS_PYTHON_MEMORY_MB = env_int("TOOLS_PYTHON_MEMORY_MB", 256, minimum=16)
+TOOLS_PYTHON_MAX_OUTPUT = env_int("TOOLS_PYTHON_MAX_OUTPUT", 10_000, minimum=100)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

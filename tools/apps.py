@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class ToolsConfig(AppConfig):
+    name = "tools"
+    verbose_name = "Tools"
+
+    def ready(self) -> None:
+        from django.core.signals import setting_changed
+
+        from tools.gate import clear_caches
+        from tools.registry import autodiscover
+
+        autodiscover()
+        setting_changed.connect(lambda **kwargs: clear_caches(), weak=False)

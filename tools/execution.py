@@ -1,0 +1,96 @@
+"""Running one tool body: in a thread when it is synchronous, under a timeout, with retries.
+
+A synchronous tool runs on a dedicated thread pool so that it never blocks the event
+loop. Python cannot kill a thread, so a stuck synchronous tool keeps its worker until it
+returns, but the caller gets its ``timeout`` error on time and the process carries on;
+tools that must be stoppable (``run_python``) run in a subprocess that is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from tools.context import ToolContext
+from tools.definition import Tool
+from tools.errors import ToolTimeout
+
+_executor: ThreadPoolExecutor | None = None
+_semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(
+            max_workers=getattr(settings, "TOOLS_THREADS", 32), thread_name_prefix="toolgate-tool"
+        )
+    return _executor
+
+
+def _run_sync(fn: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        return fn(**kwargs)
+    finally:
+        close_old_connections()
+
+
+async def invoke(tool: Tool, kwargs: dict[str, Any], context: ToolContext) -> Any:
+    """One attempt: call the tool with its timeout."""
+    if tool.context_param:
+        kwargs = {**kwargs, tool.context_param: context}
+    timeout = tool.timeout or settings.TOOLS_DEFAULT_TIMEOUT
+    if tool.is_async:
+        awaitable = tool.fn(**kwargs)
+    else:
+        loop = asyncio.get_running_loop()
+        awaitable = loop.run_in_executor(executor(), functools.partial(_run_sync, tool.fn, kwargs))
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except TimeoutError:
+        raise ToolTimeout(f"{tool.name} did not finish within {timeout:g} s") from None
+
+
+async def invoke_with_retries(tool: Tool, kwargs: dict[str, Any], context: ToolContext) -> tuple[Any, int]:
+    """Call the tool, retrying transient failures by its policy. Returns (value, attempts)."""
+    attempt = 1
+    while True:
+        try:
+            async with _limit(tool):
+                return await invoke(tool, kwargs, context), attempt
+        except Exception as exc:
+            if attempt >= tool.retry.attempts or not tool.retry.retries(exc):
+                exc.attempts = attempt  # type: ignore[attr-defined]
+                raise
+        await asyncio.sleep(tool.retry.delay(attempt))
+        attempt += 1
+
+
+class _NoLimit:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LIMIT = _NoLimit()
+
+
+def _limit(tool: Tool) -> Any:
+    """The tool's own concurrency limit in this process (its ``max_concurrency``)."""
+    if tool.max_concurrency is None:
+        return _NO_LIMIT
+    per_loop = _semaphores.setdefault(asyncio.get_running_loop(), {})
+    semaphore = per_loop.get(tool.name)
+    if semaphore is None:
+        semaphore = per_loop[tool.name] = asyncio.Semaphore(tool.max_concurrency)
+    return semaphore

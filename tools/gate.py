@@ -1,0 +1,89 @@
+"""The seam between the pipeline and whatever decides whether a call may run.
+
+The pipeline asks two questions of pluggable callables named in settings, and knows
+nothing else about policy: ``TOOLS_ACCESS_POLICY(user, tool) -> bool`` (may this user use
+the tool at all? tools they may not use are never shown to the model) and
+``TOOLS_GATE(PreparedCall) -> GateDecision`` (may this exact call run now?).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from tools.context import ToolContext
+
+if TYPE_CHECKING:
+    from tools.definition import Tool
+
+Action = Literal["allow", "require_approval", "deny"]
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """A validated call, exactly as it would run."""
+
+    tool: Tool
+    arguments: dict[str, Any]
+    arguments_json: dict[str, Any]
+    context: ToolContext
+    call_id: str = ""
+    record_id: int | None = None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    action: Action
+    reason: str = ""
+    rule: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def allow(cls, rule: str = "", reason: str = "") -> GateDecision:
+        return cls("allow", reason, rule)
+
+    @classmethod
+    def require_approval(cls, rule: str = "", reason: str = "", **data: Any) -> GateDecision:
+        return cls("require_approval", reason, rule, data)
+
+    @classmethod
+    def deny(cls, rule: str = "", reason: str = "") -> GateDecision:
+        return cls("deny", reason, rule)
+
+
+Gate = Callable[[PreparedCall], Any]  # returns a GateDecision, or an awaitable of one
+AccessPolicy = Callable[[Any, "Tool"], bool]
+
+
+@cache
+def load_gate() -> Gate | None:
+    path = getattr(settings, "TOOLS_GATE", None)
+    return import_string(path) if path else None
+
+
+@cache
+def load_access_policy() -> AccessPolicy | None:
+    path = getattr(settings, "TOOLS_ACCESS_POLICY", None)
+    return import_string(path) if path else None
+
+
+def clear_caches() -> None:
+    load_gate.cache_clear()
+    load_access_policy.cache_clear()
+
+
+def can_use(user: Any, tool: Tool) -> bool:
+    if not tool.is_allowed_for(user):
+        return False
+    policy = load_access_policy()
+    return policy is None or bool(policy(user, tool))
+
+
+def available_tools(user: Any, tools: Any) -> list[Tool]:
+    """The tools this user may use: the only ones ever shown to a model on their behalf."""
+    return [t for t in tools if can_use(user, t)]

@@ -1,0 +1,114 @@
+"""The tool registry, and discovery of tools in installed apps and installed packages.
+
+Like the admin's ``autodiscover()``, :func:`autodiscover` imports a ``tool_definitions``
+module from every installed app; those modules register their tools. Packages outside the
+project contribute tools through the ``toolgate.tools`` entry-point group: an entry point
+may name a :class:`Tool`, a list of them, or a callable that receives the registry.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from django.utils.module_loading import autodiscover_modules
+
+from tools.definition import Tool
+from tools.errors import ToolDefinitionError
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "toolgate.tools"
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def register(self, item: Tool | Callable[..., Any], **options: Any) -> Tool:
+        """Register a :class:`Tool`, or a plain typed function (made into one with ``options``)."""
+        new = item if isinstance(item, Tool) else Tool.from_function(item, **options)
+        existing = self._tools.get(new.name)
+        if existing is not None and existing is not new:
+            raise ToolDefinitionError(
+                f"tool {new.name!r} is already registered (by {_origin(existing)}); "
+                f"cannot register it again from {_origin(new)}"
+            )
+        self._tools[new.name] = new
+        return new
+
+    def tool(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+        """Decorator: make a tool and register it (``@registry.tool(risk="high")``)."""
+        if fn is not None:
+            return self.register(fn, **options)
+        return lambda f: self.register(f, **options)
+
+    def register_definition(self, definition: dict[str, Any], fn: Callable[..., Any], **meta: Any) -> Tool:
+        """Register from a raw OpenAI- or Anthropic-format definition plus a callable."""
+        return self.register(Tool.from_definition(definition, fn, **meta))
+
+    def unregister(self, name: str) -> None:
+        self._tools.pop(name, None)
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(sorted(self._tools.values(), key=lambda t: t.name))
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def check_fallbacks(self) -> None:
+        for item in self._tools.values():
+            if item.fallback and item.fallback not in self._tools:
+                raise ToolDefinitionError(
+                    f"tool {item.name!r}: fallback tool {item.fallback!r} is not registered"
+                )
+
+    def load_entry_points(self, entry_points: Iterable[Any] | None = None) -> None:
+        if entry_points is None:
+            entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        for entry_point in entry_points:
+            try:
+                target = entry_point.load()
+            except Exception as exc:
+                raise ToolDefinitionError(
+                    f"entry point {entry_point.name!r} in {ENTRY_POINT_GROUP} failed to load: {exc}"
+                ) from exc
+            self._register_target(target, entry_point.name)
+
+    def _register_target(self, target: Any, source: str) -> None:
+        if isinstance(target, Tool):
+            self.register(target)
+        elif isinstance(target, (list, tuple)):
+            for item in target:
+                self._register_target(item, source)
+        elif callable(target):
+            target(self)
+        else:
+            raise ToolDefinitionError(
+                f"entry point {source!r} must name a Tool, a list of Tools or a callable taking "
+                f"the registry; got {type(target).__name__}"
+            )
+
+
+def _origin(item: Tool) -> str:
+    return f"{getattr(item.fn, '__module__', '?')}.{getattr(item.fn, '__qualname__', '?')}"
+
+
+registry = Registry()
+
+
+def autodiscover() -> None:
+    autodiscover_modules("tool_definitions")
+    registry.load_entry_points()
+    registry.check_fallbacks()

@@ -1,0 +1,1 @@
+"""Toolgate's built-in tools, registered when the app registry is ready (see tools.registry)."""
