@@ -1,1 +1,11 @@
-"""Toolgate's built-in tools, registered when the app registry is ready (see tools.registry)."""
+"""Toolgate's built-in tools, registered when the app registry is ready (see tools.registry).
+
+Each module under ``tools.builtin`` exports ``TOOLS``, the list of tools it defines.
+"""
+
+from tools.builtin import calculator, clock, files, mail, notes, sandbox, sql, units, web
+from tools.registry import registry
+
+for module in (calculator, clock, units, notes, files, sql, web, mail, sandbox):
+    for item in module.TOOLS:
+        registry.register(item)
