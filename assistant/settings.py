@@ -174,6 +174,16 @@ TOOLS_PYTHON_TIMEOUT = env_float("TOOLS_PYTHON_TIMEOUT", 5.0, minimum=0.1)
 TOOLS_PYTHON_MEMORY_MB = env_int("TOOLS_PYTHON_MEMORY_MB", 256, minimum=16)
 TOOLS_PYTHON_MAX_OUTPUT = env_int("TOOLS_PYTHON_MAX_OUTPUT", 10_000, minimum=100)
 
+# --- Chat engine (see docs/engine.md) ------------------------------------------------------
+ASSISTANT_MAX_STEPS = env_int("ASSISTANT_MAX_STEPS", 8, minimum=1)
+ASSISTANT_VALIDATION_RETRIES = env_int("ASSISTANT_VALIDATION_RETRIES", 2, minimum=0)
+ASSISTANT_SYSTEM_PROMPT = env_str(
+    "ASSISTANT_SYSTEM_PROMPT",
+    "You are Toolgate's assistant. Use the tools you are given when they help answer the user. "
+    "Some tool calls wait for a human to approve them; when a call is denied, do not retry it, "
+    "tell the user instead. Never claim an action succeeded unless its tool result says so.",
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

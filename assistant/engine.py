@@ -1,0 +1,307 @@
+"""The run loop: model turn → tool calls through the pipeline → next turn, until an answer.
+
+The engine is a service: no WebSocket or view code. Whoever drives it (a consumer, the
+terminal chat, a Celery task) passes an ``emit`` coroutine that receives protocol events
+(see docs/protocol.md); everything durable goes to the database first, so a run can be
+resumed from the database alone after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from assistant import store
+from assistant.history import conversation_history
+from assistant.models import Conversation, Message, Run
+from assistant.providers.base import (
+    ChatRequest,
+    Finished,
+    Provider,
+    ProviderError,
+    TextDelta,
+    ToolCallFinished,
+    Usage,
+)
+from tools.context import ToolContext
+from tools.errors import ErrorType
+from tools.gate import available_tools
+from tools.models import ToolCall
+from tools.pipeline import Pipeline, ToolCallRequest, ToolResult
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+ProviderFactory = Callable[[str], tuple[Provider, str]]
+RETRYABLE_ERRORS = {ErrorType.VALIDATION_ERROR, ErrorType.INVALID_JSON, ErrorType.UNKNOWN_TOOL}
+
+_active: dict[str, asyncio.Task[Any]] = {}
+
+
+async def _discard(event: dict[str, Any]) -> None:
+    return None
+
+
+def default_provider_factory(profile_name: str) -> tuple[Provider, str]:
+    from assistant.providers.profiles import build_provider, get_profile
+
+    profile = get_profile(profile_name)
+    return build_provider(profile), profile.model
+
+
+class Engine:
+    def __init__(self, *, provider_factory: ProviderFactory | None = None,
+                 pipeline: Pipeline | None = None, emit: Emit | None = None) -> None:
+        self.provider_factory = provider_factory or default_provider_factory
+        self.pipeline = pipeline or Pipeline()
+        self.emit = emit or _discard
+
+    # -- entry points --------------------------------------------------------------------
+
+    async def send(self, conversation: Conversation, user: Any, text: str, *,
+                   client_id: Any = None) -> Run:
+        """Store the user's message and drive the run it starts until it stops.
+
+        Raises :class:`store.RunInProgress` if the conversation has an active run. A
+        repeated ``client_id`` returns the earlier run without storing anything.
+        """
+        started = await sync_to_async(store.start_run)(
+            conversation, user, text, max_steps=settings.ASSISTANT_MAX_STEPS, client_id=client_id,
+        )
+        if not started.created:
+            return started.run
+        await self.emit({"type": "message.created", "message": message_payload(started.message)})
+        return await self.drive(started.run, user)
+
+    async def drive(self, run: Run, user: Any) -> Run:
+        key = str(run.pk)
+        task = asyncio.current_task()
+        if task is not None:
+            _active[key] = task
+        try:
+            return await self._loop(run, user)
+        except asyncio.CancelledError:
+            await self._cancelled(run)
+            return run
+        except Exception as exc:
+            logger.exception("run %s crashed", run.pk)
+            await self._fail(run, "internal_error", f"The run stopped because of an internal error: {exc}")
+            return run
+        finally:
+            if task is not None and _active.get(key) is task:
+                del _active[key]
+
+    async def resume(self, run_id: Any) -> Run:
+        """Continue a waiting run once none of its tool calls is pending any more.
+
+        Safe to call any number of times, concurrently: only the caller that moves the run
+        from ``waiting`` to ``running`` continues it, and no tool call runs again, because
+        results are read from the ToolCall records, never re-executed.
+        """
+        run = await Run.objects.select_related("user").aget(pk=run_id)
+        if run.status != Run.Status.WAITING:
+            return run
+        turn = await sync_to_async(store.last_assistant_turn)(run)
+        records = await sync_to_async(store.tool_records)(turn) if turn else []
+        if any(not record.is_terminal for _, record in records):
+            return run
+        if not await sync_to_async(run.claim)(Run.Status.WAITING, Run.Status.RUNNING):
+            return await Run.objects.aget(pk=run_id)
+        if turn is not None and not await sync_to_async(store.has_tool_turn_after)(turn):
+            results = [ToolResult.from_record(record) for _, record in records]
+            for result in results:
+                await self.emit({"type": "tool.result", "tool_call": result_payload(result)})
+            await sync_to_async(store.save_tool_turn)(run, [tool_result_part(r) for r in results])
+        return await self.drive(run, run.user)
+
+    async def cancel(self, run_id: Any) -> Run | None:
+        """Stop a run: the task driving it in this process, or a waiting run at once."""
+        run = await sync_to_async(store.request_cancel)(run_id)
+        task = _active.get(str(run_id))
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            return run
+        if (run is not None and run.status == Run.Status.WAITING
+                and await sync_to_async(run.claim)(Run.Status.WAITING, Run.Status.RUNNING)):
+            await self._cancelled(run)
+        return run
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _loop(self, run: Run, user: Any) -> Run:
+        provider, model = self.provider_factory(run.profile)
+        tools = available_tools(user, self.pipeline.registry)
+        failures: Counter[str] = Counter()
+        while True:
+            if run.steps >= run.max_steps:
+                return await self._fail(run, "max_steps", (
+                    f"Stopped after {run.max_steps} model turns without a final answer. "
+                    "Ask again, perhaps more specifically."
+                ))
+            if await sync_to_async(store.cancel_requested)(run.pk):
+                raise asyncio.CancelledError
+            history = await sync_to_async(conversation_history)(run.conversation_id)
+            request = ChatRequest(model=model, messages=history, system=settings.ASSISTANT_SYSTEM_PROMPT,
+                                  tools=tools)
+            turn = await self._model_turn(run, provider, request)
+            if turn is None:
+                return run
+            message, calls = turn
+            if not calls:
+                await sync_to_async(store.finish_run)(run, Run.Status.COMPLETED)
+                await self.emit({"type": "assistant.message", "message": message_payload(message)})
+                await self.emit({"type": "run.finished", "run": run_payload(run)})
+                return run
+            results = await self._tool_round(run, user, message, calls)
+            if any(r.status in ("pending", "running") for r in results):
+                await sync_to_async(store.park_run)(run)
+                await self.emit({"type": "run.waiting", "run": run_payload(run)})
+                return run
+            await sync_to_async(store.save_tool_turn)(run, [tool_result_part(r) for r in results])
+            for result in results:
+                if result.error is not None and result.error.type in RETRYABLE_ERRORS:
+                    failures[result.name] += 1
+                    if failures[result.name] > settings.ASSISTANT_VALIDATION_RETRIES:
+                        return await self._fail(run, "invalid_tool_calls", (
+                            f"The model kept sending invalid calls to {result.name} "
+                            f"({failures[result.name]} times); stopping this run."
+                        ))
+
+    async def _model_turn(self, run: Run, provider: Provider,
+                          request: ChatRequest) -> tuple[Message, list[ToolCallFinished]] | None:
+        message_id = uuid.uuid4()
+        text: list[str] = []
+        calls: dict[int, ToolCallFinished] = {}
+        usage, finished = Usage(), Finished("stop")
+        try:
+            async for event in provider.stream(request):
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    await self.emit({"type": "assistant.delta", "message_id": str(message_id),
+                                     "delta": event.text})
+                elif isinstance(event, ToolCallFinished):
+                    calls[event.index] = event
+                elif isinstance(event, Usage):
+                    usage = event
+                elif isinstance(event, Finished):
+                    finished = event
+        except ProviderError as exc:
+            await self._save_interrupted(run, message_id, "".join(text), usage)
+            await self._fail(run, f"provider_{exc.kind}", exc.user_message)
+            return None
+        except asyncio.CancelledError:
+            await self._save_interrupted(run, message_id, "".join(text), usage)
+            raise
+        ordered = [calls[i] for i in sorted(calls)]
+        message = await sync_to_async(store.save_assistant_turn)(
+            run, message_id, content="".join(text),
+            tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in ordered],
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            provider_message_id=finished.message_id or "",
+        )
+        assert message is not None
+        return message, ordered
+
+    async def _tool_round(self, run: Run, user: Any, message: Message,
+                          calls: list[ToolCallFinished]) -> list[ToolResult]:
+        for call in calls:
+            await self.emit({"type": "tool.call", "tool_call": {
+                "id": call.id, "name": call.name, "arguments": call.arguments, "status": "running",
+            }})
+        context = ToolContext(user=user, scope={"run": str(run.pk), "conversation": str(run.conversation_id)})
+        requests = [ToolCallRequest(c.name, c.arguments, c.id, idempotency_key=f"run:{run.pk}:{c.id}")
+                    for c in calls]
+        results = await self.pipeline.call_many(requests, context)
+        links = [(r.call_id, i, r.record_id) for i, r in enumerate(results) if r.record_id is not None]
+        await sync_to_async(store.link_tool_calls)(run, message, links)
+        for result in results:
+            await self.emit({"type": "tool.result", "tool_call": result_payload(result)})
+            if result.status == "pending":
+                await self.emit({"type": "approval.requested", "tool_call": result_payload(result)})
+        return results
+
+    # -- endings -------------------------------------------------------------------------
+
+    async def _save_interrupted(self, run: Run, message_id: uuid.UUID, text: str, usage: Usage) -> None:
+        await sync_to_async(store.save_assistant_turn)(
+            run, message_id, content=text, tool_calls=[], input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens, interrupted=True,
+        )
+
+    async def _fail(self, run: Run, code: str, message: str) -> Run:
+        await sync_to_async(store.finish_run)(run, Run.Status.FAILED, error_code=code, error=message)
+        await self.emit({"type": "error", "code": code, "message": message})
+        await self.emit({"type": "run.finished", "run": run_payload(run)})
+        return run
+
+    async def _cancelled(self, run: Run) -> None:
+        """Close a cancelled run so the history stays valid for the next one."""
+        await sync_to_async(_close_open_calls)(run, self.pipeline)
+        await sync_to_async(store.finish_run)(run, Run.Status.CANCELLED, error_code="cancelled",
+                                              error="The run was cancelled.")
+        await self.emit({"type": "run.finished", "run": run_payload(run)})
+
+
+def _close_open_calls(run: Run, pipeline: Pipeline) -> None:
+    """Give every unanswered tool call of the last turn a ``cancelled`` result."""
+    from asgiref.sync import async_to_sync
+
+    turn = store.last_assistant_turn(run)
+    if turn is None or not turn.tool_calls or store.has_tool_turn_after(turn):
+        return
+    records = {link.call_id: record for link, record in store.tool_records(turn)}
+    results = []
+    for call in turn.tool_calls:
+        record = records.get(call["id"])
+        if record is not None and record.status == ToolCall.Status.PENDING:
+            async_to_sync(pipeline.deny_pending)(record.pk, "the run was cancelled", rule="cancelled")
+            record.refresh_from_db()
+        if record is not None and record.is_terminal:
+            results.append(tool_result_part(ToolResult.from_record(record)))
+        else:
+            body = {"error": {"type": "denied", "message": "the run was cancelled before this call finished"}}
+            results.append({"call_id": call["id"], "name": call["name"], "content": json.dumps(body),
+                            "is_error": True})
+    store.save_tool_turn(run, results)
+
+
+# -- payloads (the protocol's shapes; docs/protocol.md) ---------------------------------------
+
+def message_payload(message: Message) -> dict[str, Any]:
+    return {"id": str(message.pk), "role": message.role, "content": message.content,
+            "status": message.status, "created_at": message.created_at.isoformat()}
+
+
+def run_payload(run: Run) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": str(run.pk), "status": run.status, "steps": run.steps,
+        "usage": {"input_tokens": run.input_tokens, "output_tokens": run.output_tokens},
+    }
+    if run.error:
+        body["error"] = {"code": run.error_code, "message": run.error}
+    return body
+
+
+def result_payload(result: ToolResult) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": result.call_id, "name": result.name, "status": result.status,
+                            "duration_ms": round(result.duration_ms, 2)}
+    if result.status == "ok":
+        body["result"] = result.output
+    if result.error is not None:
+        body["error"] = result.error.as_dict()
+    if result.record_id is not None:
+        body["record_id"] = result.record_id
+    return body
+
+
+def tool_result_part(result: ToolResult) -> dict[str, Any]:
+    return {"call_id": result.call_id, "name": result.name, "content": result.content(),
+            "is_error": not result.ok}

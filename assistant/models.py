@@ -1,0 +1,161 @@
+"""Conversations, their messages and runs: our own schema, not a provider's.
+
+A *run* is one answer to one user message: it may take several model turns and tool
+rounds, may wait for approval, and ends ``completed``, ``failed`` or ``cancelled``. The
+provider-format history is rebuilt from these rows (see assistant/history.py), so the
+database is the single source of truth for what the model was shown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    def owned_by(self, user: Any) -> ConversationQuerySet:
+        """The only way views and consumers look conversations up: by owner."""
+        if user is None or not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(owner=user)
+
+
+class Conversation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="conversations")
+    title = models.CharField(max_length=200, blank=True)
+    profile = models.CharField(max_length=64, help_text="The model profile this conversation uses.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+    @staticmethod
+    def title_from(text: str, limit: int = 60) -> str:
+        """A title from the first message: its first line, whitespace folded, cut at a word."""
+        line = " ".join(text.strip().split("\n", 1)[0].split())
+        if len(line) <= limit:
+            return line or "New conversation"
+        cut = line[:limit].rsplit(" ", 1)[0] or line[:limit]
+        return cut.rstrip(" ,.;:") + "…"
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        WAITING = "waiting"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="runs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                             related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING,
+                              db_index=True)
+    profile = models.CharField(max_length=64)
+    steps = models.PositiveIntegerField(default=0)
+    max_steps = models.PositiveIntegerField()
+    error_code = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    def claim(self, from_status: str, to_status: str, **changes: Any) -> bool:
+        """Conditional status change that must change exactly this one row.
+
+        Two processes resuming the same waiting run both try ``waiting → running``;
+        exactly one succeeds and drives it.
+        """
+        changes["updated_at"] = timezone.now()
+        updated = Run.objects.filter(pk=self.pk, status=from_status).update(status=to_status, **changes)
+        if updated == 1:
+            self.status = to_status
+            for key, value in changes.items():
+                setattr(self, key, value)
+        return updated == 1
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+        TOOL = "tool"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete"
+        INTERRUPTED = "interrupted"  # the provider failed or the run was cancelled mid-stream
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    position = models.PositiveIntegerField()
+    role = models.CharField(max_length=10, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
+    # Assistant turns: [{"id", "name", "arguments"}], arguments as the exact JSON text received.
+    tool_calls = models.JSONField(default=list, blank=True)
+    # Tool turns: [{"call_id", "name", "content", "is_error"}], content as the JSON text sent.
+    tool_results = models.JSONField(default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    client_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["conversation", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "position"], name="message_position_unique"),
+            models.UniqueConstraint(fields=["conversation", "client_id"], name="message_client_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:60]}"
+
+
+class RunToolCall(models.Model):
+    """Links a run's tool call (by the provider's call id) to the tools app's record."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tool_call_links")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="tool_call_links")
+    call_id = models.CharField(max_length=128)
+    index = models.PositiveSmallIntegerField()
+    tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="run_link")
+
+    class Meta:
+        ordering = ["message", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "call_id"], name="run_call_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.call_id} in run {self.run_id}"

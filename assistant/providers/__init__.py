@@ -1,0 +1,1 @@
+"""LLM provider adapters behind one interface (see base.py)."""

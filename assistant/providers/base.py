@@ -1,0 +1,143 @@
+"""One small interface to every LLM provider, with normalised streaming events.
+
+The run loop speaks only these types. Each adapter translates them to and from its wire
+format: a neutral history (:class:`ChatMessage`) goes in, a stream of :data:`Event` comes
+out. Adapters never touch the database and never run tools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from tools.definition import Tool
+
+# --- the neutral history ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCallPart:
+    """A tool call the assistant made. ``arguments`` is the JSON text exactly as received."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolResultPart:
+    """The result of one tool call, keyed by that call's id. ``content`` is JSON text."""
+
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """``user`` (text), ``assistant`` (text and/or tool calls) or ``tool`` (tool results)."""
+
+    role: Literal["user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: tuple[ToolCallPart, ...] = ()
+    tool_results: tuple[ToolResultPart, ...] = ()
+
+
+ToolChoice = Literal["auto", "none", "required"] | str  # any other string names one tool
+
+
+@dataclass
+class ChatRequest:
+    model: str
+    messages: list[ChatMessage]
+    system: str | None = None
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice = "auto"
+    parallel_tool_calls: bool | None = None
+    max_tokens: int = 1024
+    temperature: float | None = None
+    strict: bool | None = None  # OpenAI strict schemas; None = per tool (strict when possible)
+
+
+# --- the normalised stream --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    index: int
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    index: int
+    id: str
+    arguments_delta: str
+
+
+@dataclass(frozen=True)
+class ToolCallFinished:
+    index: int
+    id: str
+    name: str
+    arguments: str  # the complete JSON text; an object sent by a quirky server is re-encoded
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "other"]
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: FinishReason
+    raw_reason: str | None = None
+    message_id: str | None = None  # the provider's id for this response, when it has one
+
+
+Event = TextDelta | ToolCallStarted | ToolCallDelta | ToolCallFinished | Usage | Finished
+
+
+# --- errors -----------------------------------------------------------------------------
+
+ErrorKind = Literal[
+    "rate_limited", "server_error", "timeout", "connection", "authentication", "bad_request",
+    "stream_interrupted", "other",
+]
+
+
+class ProviderError(Exception):
+    """The provider failed after the SDK's own retries; ``user_message`` is safe to show."""
+
+    def __init__(self, kind: ErrorKind, user_message: str, *, status: int | None = None,
+                 provider: str = "") -> None:
+        super().__init__(user_message)
+        self.kind = kind
+        self.user_message = user_message
+        self.status = status
+        self.provider = provider
+
+
+class Provider(Protocol):
+    name: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        """Stream one model turn. Raises :class:`ProviderError` on failure."""
+        ...
+
+    def payload(self, request: ChatRequest) -> dict[str, Any]:
+        """The exact request body this adapter sends for ``request`` (minus ``stream`` flags)."""
+        ...

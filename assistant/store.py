@@ -1,0 +1,148 @@
+"""The run loop's database writes, one transaction per step.
+
+Each function is synchronous and does one step's writes together, so the async engine
+crosses into a worker thread once per step rather than once per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from assistant.models import Conversation, Message, Run, RunToolCall
+from tools.models import ToolCall
+
+
+class RunInProgress(Exception):
+    """The conversation already has a running or waiting run."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.pk} is still {run.status} in this conversation")
+        self.run = run
+
+
+@dataclass
+class Started:
+    run: Run
+    message: Message
+    created: bool  # False when the client_id was seen before: nothing new was stored
+
+
+def _next_position(conversation_id: Any) -> int:
+    last = Message.objects.filter(conversation_id=conversation_id).aggregate(m=Max("position"))["m"]
+    return 0 if last is None else last + 1
+
+
+def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: int,
+              client_id: Any = None) -> Started:
+    """Store the user's message and open a run for it, or return the earlier one for a
+    repeated ``client_id``. Refuses while another run of the conversation is active."""
+    try:
+        with transaction.atomic():
+            if client_id is not None:
+                earlier = Message.objects.filter(conversation=conversation, client_id=client_id).first()
+                if earlier is not None:
+                    return Started(earlier.run, earlier, False)  # type: ignore[arg-type]
+            active = conversation.runs.filter(status__in=[Run.Status.RUNNING, Run.Status.WAITING]).first()
+            if active is not None:
+                raise RunInProgress(active)
+            now = timezone.now()
+            run = Run.objects.create(conversation=conversation, user=user, profile=conversation.profile,
+                                     max_steps=max_steps, created_at=now, updated_at=now)
+            message = Message.objects.create(
+                conversation=conversation, run=run, position=_next_position(conversation.pk),
+                role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
+            )
+            changes: dict[str, Any] = {"updated_at": now}
+            if not conversation.title:
+                changes["title"] = Conversation.title_from(text)
+            Conversation.objects.filter(pk=conversation.pk).update(**changes)
+            for key, value in changes.items():
+                setattr(conversation, key, value)
+            return Started(run, message, True)
+    except IntegrityError:
+        if client_id is None:
+            raise
+        earlier = Message.objects.get(conversation=conversation, client_id=client_id)
+        return Started(earlier.run, earlier, False)  # type: ignore[arg-type]
+
+
+def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: list[dict[str, Any]],
+                        input_tokens: int, output_tokens: int, provider_message_id: str = "",
+                        interrupted: bool = False) -> Message | None:
+    """Store one model turn and count it against the run. An interrupted turn with no text
+    is not stored at all: there is nothing the user or the model could use."""
+    with transaction.atomic():
+        message = None
+        if content or tool_calls or not interrupted:
+            message = Message.objects.create(
+                id=message_id, conversation_id=run.conversation_id, run=run,
+                position=_next_position(run.conversation_id), role=Message.Role.ASSISTANT,
+                content=content, tool_calls=[] if interrupted else tool_calls,
+                status=Message.Status.INTERRUPTED if interrupted else Message.Status.COMPLETE,
+                input_tokens=input_tokens, output_tokens=output_tokens,
+                provider_message_id=provider_message_id or "",
+            )
+        run.steps += 1
+        run.input_tokens += input_tokens
+        run.output_tokens += output_tokens
+        run.updated_at = timezone.now()
+        Run.objects.filter(pk=run.pk).update(steps=run.steps, input_tokens=run.input_tokens,
+                                             output_tokens=run.output_tokens, updated_at=run.updated_at)
+        return message
+
+
+def link_tool_calls(run: Run, message: Message, record_ids: list[tuple[str, int, int]]) -> None:
+    """``record_ids``: (call_id, index, ToolCall pk) for each call of the assistant turn."""
+    RunToolCall.objects.bulk_create(
+        [RunToolCall(run=run, message=message, call_id=call_id, index=index, tool_call_id=pk)
+         for call_id, index, pk in record_ids],
+        ignore_conflicts=True,
+    )
+
+
+def save_tool_turn(run: Run, results: list[dict[str, Any]]) -> Message:
+    with transaction.atomic():
+        return Message.objects.create(
+            conversation_id=run.conversation_id, run=run, position=_next_position(run.conversation_id),
+            role=Message.Role.TOOL, tool_results=results,
+        )
+
+
+def finish_run(run: Run, status: str, *, error_code: str = "", error: str = "") -> None:
+    now = timezone.now()
+    Run.objects.filter(pk=run.pk).update(status=status, error_code=error_code, error=error,
+                                         finished_at=now, updated_at=now)
+    run.status, run.error_code, run.error = status, error_code, error
+    run.finished_at = run.updated_at = now
+
+
+def park_run(run: Run) -> bool:
+    return run.claim(Run.Status.RUNNING, Run.Status.WAITING)
+
+
+def last_assistant_turn(run: Run) -> Message | None:
+    return run.messages.filter(role=Message.Role.ASSISTANT).order_by("-position").first()
+
+
+def tool_records(message: Message) -> list[tuple[RunToolCall, ToolCall]]:
+    links = list(RunToolCall.objects.filter(message=message).select_related("tool_call").order_by("index"))
+    return [(link, link.tool_call) for link in links]
+
+
+def has_tool_turn_after(message: Message) -> bool:
+    return Message.objects.filter(conversation_id=message.conversation_id, position__gt=message.position,
+                                  role=Message.Role.TOOL).exists()
+
+
+def request_cancel(run_id: Any) -> Run | None:
+    Run.objects.filter(pk=run_id).exclude(status__in=Run.FINISHED).update(cancel_requested=True)
+    return Run.objects.filter(pk=run_id).first()
+
+
+def cancel_requested(run_id: Any) -> bool:
+    return Run.objects.filter(pk=run_id, cancel_requested=True).exists()
