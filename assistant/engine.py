@@ -73,13 +73,20 @@ class Engine:
         Raises :class:`store.RunInProgress` if the conversation has an active run. A
         repeated ``client_id`` returns the earlier run without storing anything.
         """
+        started = await self.start(conversation, user, text, client_id=client_id)
+        if not started.created:
+            return started.run
+        return await self.drive(started.run, user)
+
+    async def start(self, conversation: Conversation, user: Any, text: str, *,
+                    client_id: Any = None) -> store.Started:
+        """Store the user's message and open its run, without driving it yet."""
         started = await sync_to_async(store.start_run)(
             conversation, user, text, max_steps=settings.ASSISTANT_MAX_STEPS, client_id=client_id,
         )
-        if not started.created:
-            return started.run
-        await self.emit({"type": "message.created", "message": message_payload(started.message)})
-        return await self.drive(started.run, user)
+        if started.created:
+            await self.emit({"type": "message.created", "message": message_payload(started.message)})
+        return started
 
     async def drive(self, run: Run, user: Any) -> Run:
         key = str(run.pk)

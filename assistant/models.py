@@ -32,6 +32,8 @@ class Conversation(models.Model):
     profile = models.CharField(max_length=64, help_text="The model profile this conversation uses.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_seq = models.PositiveBigIntegerField(
+        default=0, help_text="The last event sequence number stored at the end of a run.")
 
     objects = ConversationQuerySet.as_manager()
 

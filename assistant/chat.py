@@ -1,0 +1,68 @@
+"""Start, resume and cancel runs on a user's behalf, as tasks that outlive any socket.
+
+The consumer (and later the approval workers) call these; they hold no protocol code.
+Each run gets a :class:`~assistant.realtime.Publisher` as the engine's ``emit``, so every
+tab on the conversation sees the same stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.engine import Engine
+from assistant.models import Conversation, Run
+from assistant.realtime import Publisher
+from assistant.store import RunInProgress
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+@dataclass
+class Submitted:
+    run_id: str | None = None
+    error: tuple[str, str] | None = None
+
+
+def engine_for(conversation_id: Any) -> Engine:
+    return Engine(emit=Publisher(conversation_id))
+
+
+def _background(coro: Any) -> asyncio.Task[Any]:
+    task = asyncio.get_running_loop().create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
+
+
+async def submit(conversation: Conversation, user: Any, content: str, *, client_id: Any) -> Submitted:
+    engine = engine_for(conversation.pk)
+    try:
+        started = await engine.start(conversation, user, content, client_id=client_id)
+    except RunInProgress:
+        return Submitted(error=("run_in_progress",
+                                "A reply is still in progress; wait for it or stop it first."))
+    if not started.created:
+        return Submitted(str(started.run.pk), ("duplicate_message", "This message was already received."))
+    _background(engine.drive(started.run, user))
+    return Submitted(str(started.run.pk))
+
+
+async def resume_in_background(run_id: Any) -> None:
+    run = await Run.objects.aget(pk=run_id)
+    _background(engine_for(run.conversation_id).resume(run_id))
+
+
+async def cancel_active(conversation: Conversation) -> bool:
+    run = await conversation.runs.filter(status__in=[Run.Status.RUNNING, Run.Status.WAITING]).afirst()
+    if run is None:
+        return False
+    await engine_for(conversation.pk).cancel(run.pk)
+    return True
+
+
+async def wait_idle() -> None:
+    """Wait for every background run of this process (tests and graceful shutdown)."""
+    while _tasks:
+        await asyncio.wait(list(_tasks))

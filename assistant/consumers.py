@@ -1,0 +1,143 @@
+"""The chat WebSocket: thin, async, JSON. Parses frames, authorises, calls the engine.
+
+Close codes: 4401 not signed in, 4403 not the conversation's owner (or no such
+conversation: existence is not revealed). Bad frames get an ``error`` event, never a
+closed socket. Runs are started as tasks of their own, so closing the tab neither stops
+nor loses them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from assistant import chat
+from assistant.models import Conversation
+from assistant.realtime import event_log, group_name
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    conversation: Conversation
+    last_sent: int = 0
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        found = await Conversation.objects.owned_by(user).filter(pk=conversation_id).afirst()
+        if found is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.conversation = found
+        self.group = group_name(found.pk)
+        self.last_sent = _after(self.scope)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._fill_gap(None)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not hasattr(self, "conversation"):
+            return
+        if text_data is None:
+            await self._error("bad_frame", "Frames must be JSON text, not binary.")
+            return
+        if len(text_data.encode()) > settings.REALTIME_MAX_FRAME_BYTES:
+            await self._error("frame_too_large",
+                              f"Frames may be at most {settings.REALTIME_MAX_FRAME_BYTES} bytes.")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._error("bad_frame", "Frames must be JSON objects.")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._error("bad_frame", 'Frames must be JSON objects with a string "type".')
+            return
+        handler = {"user.message": self._user_message, "run.cancel": self._cancel}.get(frame["type"])
+        if handler is None:
+            await self._error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}; expected "
+                                              "'user.message' or 'run.cancel'.")
+            return
+        await handler(frame)
+
+    async def _user_message(self, frame: dict[str, Any]) -> None:
+        content, client_id = frame.get("content"), frame.get("client_id")
+        if not isinstance(content, str) or not content.strip():
+            await self._error("bad_frame", '"content" must be a non-empty string.')
+            return
+        if len(content) > settings.ASSISTANT_MAX_MESSAGE_CHARS:
+            await self._error("message_too_long",
+                              f"Messages may be at most {settings.ASSISTANT_MAX_MESSAGE_CHARS} characters.")
+            return
+        try:
+            parsed_id = uuid.UUID(str(client_id))
+        except ValueError:
+            await self._error("bad_frame", '"client_id" must be a UUID.')
+            return
+        outcome = await chat.submit(self.conversation, self.scope["user"], content, client_id=parsed_id)
+        if outcome.error is not None:
+            await self._error(*outcome.error)
+
+    async def _cancel(self, frame: dict[str, Any]) -> None:
+        if not await chat.cancel_active(self.conversation):
+            await self._error("no_active_run", "There is no active run to cancel.")
+
+    async def conversation_event(self, message: dict[str, Any]) -> None:
+        """Handler for the channel-layer type ``conversation.event``."""
+        event = message["event"]
+        if event["seq"] <= self.last_sent:
+            return
+        if event["seq"] > self.last_sent + 1:
+            await self._fill_gap(event)
+            return
+        await self._send(event)
+
+    async def _fill_gap(self, live: dict[str, Any] | None) -> None:
+        missed = await event_log().since(str(self.conversation.pk), self.last_sent)
+        if missed is None:
+            last = await event_log().last_seq(str(self.conversation.pk))
+            await self.send(text_data=json.dumps({
+                "type": "sync.required", "conversation_id": str(self.conversation.pk), "seq": last,
+                "message": "Some events are no longer available; reload the conversation.",
+            }))
+            self.last_sent = last
+            return
+        for event in missed:
+            if event["seq"] > self.last_sent:
+                await self._send(event)
+        if live is not None and live["seq"] > self.last_sent:
+            await self._send(live)
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        self.last_sent = event["seq"]
+        await self.send(text_data=json.dumps(event))
+
+    async def _error(self, code: str, message: str) -> None:
+        """Errors about a frame go to its sender only, without a seq (they are not history)."""
+        await self.send(text_data=json.dumps({
+            "type": "error", "conversation_id": str(self.conversation.pk), "code": code, "message": message,
+        }))
+
+
+def _after(scope: dict[str, Any]) -> int:
+    from urllib.parse import parse_qs
+
+    values = parse_qs(scope.get("query_string", b"").decode()).get("after", ["0"])
+    try:
+        return max(0, int(values[0]))
+    except ValueError:
+        return 0
+

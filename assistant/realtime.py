@@ -1,0 +1,107 @@
+"""Deliver a conversation's events to every socket watching it: in order, gap-free, replayable.
+
+Every event gets a per-conversation, strictly increasing ``seq`` and is appended to an
+event log before it is fanned out through the channel layer. A socket that reconnects with
+its last ``seq`` is replayed what it missed from the log; a socket that sees a gap in the
+live stream (a full channel dropped a message) fills it from the log too. Runs are not
+tied to sockets: the publisher keeps going when every tab is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from assistant.models import Conversation
+from assistant.rendering import render_markdown
+
+GROUP_PREFIX = "conv."
+
+
+def group_name(conversation_id: Any) -> str:
+    return f"{GROUP_PREFIX}{conversation_id}"
+
+
+class MemoryEventLog:
+    """The embedded event log: the last ``limit`` events of each conversation, in this process.
+
+    The sequence continues from ``Conversation.last_seq`` after a restart, so it stays
+    strictly increasing; events from before the restart are not replayable, and a client
+    asking for them is told to resynchronise from the page.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._events: dict[str, collections.deque[dict[str, Any]]] = {}
+        self._seq: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def append(self, conversation_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        if conversation_id not in self._seq:
+            async with self._lock:
+                if conversation_id not in self._seq:
+                    self._seq[conversation_id] = await _stored_seq(conversation_id)
+        seq = self._seq[conversation_id] = self._seq[conversation_id] + 1
+        stamped = {**event, "conversation_id": conversation_id, "seq": seq}
+        self._events.setdefault(conversation_id, collections.deque(maxlen=self.limit)).append(stamped)
+        return stamped
+
+    async def since(self, conversation_id: str, seq: int) -> list[dict[str, Any]] | None:
+        """Events after ``seq``, or ``None`` if some of them are no longer kept."""
+        events = self._events.get(conversation_id)
+        current = self._seq.get(conversation_id)
+        if current is None:
+            current = await _stored_seq(conversation_id)
+        if seq >= current:
+            return []
+        if not events or events[0]["seq"] > seq + 1:
+            return None
+        return [e for e in events if e["seq"] > seq]
+
+    async def last_seq(self, conversation_id: str) -> int:
+        if conversation_id in self._seq:
+            return self._seq[conversation_id]
+        return await _stored_seq(conversation_id)
+
+
+async def _stored_seq(conversation_id: str) -> int:
+    value = await Conversation.objects.filter(pk=conversation_id).values_list("last_seq", flat=True).afirst()
+    return value or 0
+
+
+_log: MemoryEventLog | None = None
+
+
+def event_log() -> MemoryEventLog:
+    global _log
+    if _log is None:
+        _log = MemoryEventLog(limit=settings.REALTIME_REPLAY_EVENTS)
+    return _log
+
+
+class Publisher:
+    """The engine's ``emit`` for one conversation: stamp, log, fan out."""
+
+    def __init__(self, conversation_id: Any) -> None:
+        self.conversation_id = str(conversation_id)
+        self.layer = get_channel_layer()
+        self.group = group_name(conversation_id)
+
+    async def __call__(self, event: dict[str, Any]) -> None:
+        if event["type"] == "assistant.message":
+            message = event["message"]
+            event = {**event, "message": {**message, "html": render_markdown(message["content"])}}
+        stamped = await event_log().append(self.conversation_id, event)
+        if event["type"] in ("run.finished", "run.waiting"):
+            await sync_to_async(_store_seq)(self.conversation_id, stamped["seq"])
+        if self.layer is not None:
+            await self.layer.group_send(self.group, {"type": "conversation.event", "event": stamped})
+
+
+def _store_seq(conversation_id: str, seq: int) -> None:
+    Conversation.objects.filter(pk=conversation_id, last_seq__lt=seq).update(last_seq=seq)

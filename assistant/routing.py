@@ -1,0 +1,7 @@
+from django.urls import path
+
+from assistant.consumers import ConversationConsumer
+
+websocket_urlpatterns = [
+    path("ws/conversations/<uuid:conversation_id>/", ConversationConsumer.as_asgi()),
+]
