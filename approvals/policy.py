@@ -9,5 +9,5 @@ from __future__ import annotations
 from tools.gate import GateDecision, PreparedCall
 
 
-def gate(call: PreparedCall) -> GateDecision:
+async def gate(call: PreparedCall) -> GateDecision:
     return GateDecision.allow(rule="default")

@@ -33,7 +33,7 @@ from assistant.providers.base import (
 )
 from tools.context import ToolContext
 from tools.errors import ErrorType
-from tools.gate import available_tools
+from tools.gate import aavailable_tools
 from tools.models import ToolCall
 from tools.pipeline import Pipeline, ToolCallRequest, ToolResult
 
@@ -145,7 +145,7 @@ class Engine:
 
     async def _loop(self, run: Run, user: Any) -> Run:
         provider, model = self.provider_factory(run.profile)
-        tools = available_tools(user, self.pipeline.registry)
+        tools = await aavailable_tools(user, self.pipeline.registry)
         failures: Counter[str] = Counter()
         while True:
             if run.steps >= run.max_steps:

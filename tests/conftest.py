@@ -13,6 +13,21 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_tool_threads():
+    """Give each test new tool worker threads.
+
+    A sync tool's worker thread keeps the DB connection a database test opened in it, and
+    ``close_old_connections()`` after the next tool call touches that connection; in a test
+    without database access pytest-django then fails that call. Dropping the pool (without
+    waiting for a deliberately stuck tool) keeps tests independent.
+    """
+    yield
+    from tools.execution import reset_executor
+
+    reset_executor()
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice-123")
@@ -21,3 +36,16 @@ def user(django_user_model):
 @pytest.fixture
 def other_user(django_user_model):
     return django_user_model.objects.create_user("mallory", "mallory@example.com", "pw-mallory-123")
+
+
+@pytest.fixture
+def fake_llm():
+    """A scripted OpenAI/Anthropic-compatible server on 127.0.0.1 (tests/fakes/llm_server.py).
+
+    Fails the test at teardown if it received a request it had no answer for.
+    """
+    from tests.fakes.llm_server import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server
+        server.check()

@@ -12,4 +12,6 @@ class ToolsConfig(AppConfig):
         from tools.registry import autodiscover
 
         autodiscover()
-        setting_changed.connect(lambda **kwargs: clear_caches(), weak=False)
+        setting_changed.connect(
+            lambda **kwargs: clear_caches(), weak=False, dispatch_uid="tools.clear_caches"
+        )

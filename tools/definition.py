@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from tools.context import ToolContext
 from tools.errors import ToolDefinitionError, ToolTimeout, TransientToolError
+from tools.exports import strict_schema
 from tools.schema import Docstring, json_schema, model_from_function, parse_docstring
 from tools.validation import JsonSchemaValidator, ModelValidator
 
@@ -74,8 +75,9 @@ class RateLimit:
     def parse(cls, spec: str | RateLimit | None, tool_name: str = "?") -> RateLimit | None:
         if spec is None or isinstance(spec, RateLimit):
             return spec
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\w*\s*", spec)
-        if not match or int(match[1]) < 1:
+        pattern = r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\w*\s*"
+        match = re.fullmatch(pattern, spec) if isinstance(spec, str) else None
+        if not match or int(match[1]) < 1 or (match[2] and int(match[2]) < 1):
             raise ToolDefinitionError(
                 f"tool {tool_name!r}: rate limit {spec!r} is not of the form COUNT/PERIOD, "
                 "e.g. '10/m', '100/h' or '5/30s'"
@@ -129,7 +131,13 @@ class Tool:
             raise ToolDefinitionError(f"tool {self.name!r}: max_concurrency must be >= 1")
         if self.fallback == self.name:
             raise ToolDefinitionError(f"tool {self.name!r} cannot be its own fallback")
+        if not isinstance(self.retry, Retry):
+            raise ToolDefinitionError(
+                f"tool {self.name!r}: retry must be a Retry(...) policy, got {self.retry!r}"
+            )
         self.rate_limit = RateLimit.parse(self.rate_limit, self.name)
+        if self.strict:
+            strict_schema(self.parameters, self.name)  # strict=True must be exportable: fail now
         self.is_async = inspect.iscoroutinefunction(self.fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -158,7 +166,7 @@ class Tool:
         params: type[BaseModel] | None = None,
         **meta: Any,
     ) -> Tool:
-        tool_name = name or fn.__name__
+        tool_name = name if name is not None else getattr(fn, "__name__", "")
         doc = parse_docstring(fn)
         if params is not None:
             validator, context_param, model = _model_params(fn, tool_name, params)
@@ -186,7 +194,9 @@ class Tool:
         parameters}`` and Anthropic ``{name, description, input_schema}``. The callable
         receives the validated arguments as keyword arguments.
         """
-        body = definition.get("function", definition)
+        body = definition.get("function", definition) if isinstance(definition, dict) else None
+        if not isinstance(body, dict):
+            raise ToolDefinitionError(f"a tool definition must be a JSON object, got {definition!r}")
         name = body.get("name")
         schema = body.get("parameters", body.get("input_schema"))
         if schema is None:
@@ -194,7 +204,7 @@ class Tool:
                 f"tool {name!r}: definition has neither 'parameters' (OpenAI) nor "
                 "'input_schema' (Anthropic)"
             )
-        if schema.get("type") != "object":
+        if not isinstance(schema, dict) or schema.get("type") != "object":
             raise ToolDefinitionError(f"tool {name!r}: the parameters schema must have type 'object'")
         try:
             validator = JsonSchemaValidator(schema)

@@ -9,7 +9,6 @@ tools that must be stoppable (``run_python``) run in a subprocess that is killed
 from __future__ import annotations
 
 import asyncio
-import functools
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -36,11 +35,45 @@ def executor() -> ThreadPoolExecutor:
     return _executor
 
 
+def reset_executor() -> None:
+    """Drop the tool thread pool without waiting for stuck tools (tests, and after fork).
+
+    Worker threads keep the database connections they opened; a fresh pool gives the
+    next caller fresh threads.
+    """
+    global _executor
+    if _executor is not None:
+        _executor.shutdown(wait=False)
+        _executor = None
+
+
+class ToolAborted(Exception):
+    """The tool raised a ``BaseException`` that is not an ``Exception`` (``SystemExit``, say).
+
+    A tool calling ``sys.exit()`` must fail its call, not stop the server: asyncio re-raises
+    ``SystemExit`` out of the event loop, so it is converted inside the tool's own frame.
+    ``KeyboardInterrupt`` and cancellation in the event loop are left alone.
+    """
+
+
 def _run_sync(fn: Any, kwargs: dict[str, Any]) -> Any:
     try:
         return fn(**kwargs)
+    except Exception:
+        raise
+    except BaseException as exc:  # no real KeyboardInterrupt reaches a worker thread
+        raise ToolAborted(f"{type(exc).__name__}: {exc}") from exc
     finally:
         close_old_connections()
+
+
+async def _run_async(fn: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        return await fn(**kwargs)
+    except (Exception, asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        raise ToolAborted(f"{type(exc).__name__}: {exc}") from exc
 
 
 async def invoke(tool: Tool, kwargs: dict[str, Any], context: ToolContext) -> Any:
@@ -48,15 +81,19 @@ async def invoke(tool: Tool, kwargs: dict[str, Any], context: ToolContext) -> An
     if tool.context_param:
         kwargs = {**kwargs, tool.context_param: context}
     timeout = tool.timeout or settings.TOOLS_DEFAULT_TIMEOUT
-    if tool.is_async:
-        awaitable = tool.fn(**kwargs)
-    else:
-        loop = asyncio.get_running_loop()
-        awaitable = loop.run_in_executor(executor(), functools.partial(_run_sync, tool.fn, kwargs))
+    # asyncio.timeout, not wait_for: no extra task per call, and a TimeoutError the tool
+    # raises itself (a socket timeout, say) is told apart from running out of time.
+    scope = asyncio.timeout(timeout)
     try:
-        return await asyncio.wait_for(awaitable, timeout)
+        async with scope:
+            if tool.is_async:
+                return await _run_async(tool.fn, kwargs)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(executor(), _run_sync, tool.fn, kwargs)
     except TimeoutError:
-        raise ToolTimeout(f"{tool.name} did not finish within {timeout:g} s") from None
+        if scope.expired():
+            raise ToolTimeout(f"{tool.name} did not finish within {timeout:g} s") from None
+        raise
 
 
 async def invoke_with_retries(tool: Tool, kwargs: dict[str, Any], context: ToolContext) -> tuple[Any, int]:

@@ -91,10 +91,12 @@ def _strict(node: dict[str, Any], tool_name: str, path: str) -> dict[str, Any]:
         node["items"] = _strict(node["items"], tool_name, f"{path}[]")
     if node.get("type") == "object" or "properties" in node:
         extra = node.get("additionalProperties")
-        if extra not in (None, False):
+        # An object without listed properties is free-form too: closing it would silently
+        # make ``{}`` the only value the model could send.
+        if extra not in (None, False) or ("properties" not in node and extra is not False):
             where = path or "the arguments"
             raise ToolDefinitionError(
-                f"tool {tool_name!r}: {where} is a free-form object (additionalProperties), "
+                f"tool {tool_name!r}: {where} is a free-form object (a dict without fixed keys), "
                 "which OpenAI strict mode cannot express; use a pydantic model or strict=False"
             )
         properties = node.setdefault("properties", {})
@@ -127,6 +129,8 @@ def _nullable(node: dict[str, Any]) -> dict[str, Any]:
         node["type"] = [*kind, "null"]
     elif kind is None:
         node = {"anyOf": [node, {"type": "null"}]}
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
     if "enum" in node and None not in node["enum"]:
         node["enum"] = [*node["enum"], None]
     return node

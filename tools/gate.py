@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -87,3 +88,16 @@ def can_use(user: Any, tool: Tool) -> bool:
 def available_tools(user: Any, tools: Any) -> list[Tool]:
     """The tools this user may use: the only ones ever shown to a model on their behalf."""
     return [t for t in tools if can_use(user, t)]
+
+
+async def acan_use(user: Any, tool: Tool) -> bool:
+    """:func:`can_use` from async code: permission and policy checks may query the database,
+    so they run in a thread, but only when there is something to check."""
+    if tool.permission is None and load_access_policy() is None:
+        return True
+    return await sync_to_async(can_use)(user, tool)
+
+
+async def aavailable_tools(user: Any, tools: Any) -> list[Tool]:
+    """:func:`available_tools` from async code."""
+    return await sync_to_async(available_tools)(user, list(tools))

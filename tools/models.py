@@ -36,7 +36,12 @@ class ToolCall(models.Model):
     tool_name = models.CharField(max_length=64, db_index=True)
     risk = models.CharField(max_length=10, blank=True)
     raw_arguments = models.TextField(blank=True)
-    arguments = models.JSONField(null=True, blank=True)
+    arguments = models.JSONField(null=True, blank=True, help_text="Validated arguments, redacted.")
+    pending_arguments = models.JSONField(
+        null=True, blank=True, editable=False,
+        help_text="The unredacted arguments of a call waiting for approval, so that approving it "
+                  "runs what was asked; cleared as soon as the call is run, denied or fails.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)

@@ -1,13 +1,15 @@
 """The one path every tool call takes, whoever asks: chat, API or the command line.
 
-parse → validate → permission → rate limit → gate → (cache) → execute → serialise,
-redact, truncate → record. Every failure becomes a structured :class:`ToolError` in the
-result; no exception escapes :meth:`Pipeline.call`, and every result keeps its call id.
+lookup & permission → parse & validate → rate limit → gate → (cache) → execute (timeout,
+retries, fallback) → serialise, redact, truncate → record. Every failure becomes a
+structured :class:`ToolError` in the result; no exception escapes :meth:`Pipeline.call`
+(not even from a broken gate), and every result keeps its call id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import json
@@ -20,25 +22,25 @@ from typing import Any, Literal
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError
 from django.utils import timezone
 
-from tools import ratelimit
+from tools import ratelimit, records
 from tools.context import ToolContext
 from tools.definition import Tool
 from tools.errors import ArgumentError, ErrorType, ToolError, ToolTimeout
-from tools.execution import invoke_with_retries
-from tools.gate import GateDecision, PreparedCall, can_use, load_gate
+from tools.execution import ToolAborted, invoke_with_retries
+from tools.gate import GateDecision, PreparedCall, aavailable_tools, acan_use, load_gate
 from tools.models import ToolCall
 from tools.registry import Registry
 from tools.registry import registry as default_registry
-from tools.results import NotSerialisable, Redactor, to_jsonable, truncate
+from tools.results import NotSerialisable, Redactor, redactor, restore_redacted, to_jsonable, truncate
 from tools.validation import ValidationFailure
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["ok", "error", "pending", "running"]
 _DEFAULT: Any = object()
+_REPLAY_POLL = 0.05  # seconds between looks at a call another caller is still running
 
 
 @dataclass
@@ -104,15 +106,17 @@ class _Stop(Exception):
     """Internal: the call ends before execution with this error and record status."""
 
     def __init__(self, error: ToolError, status: str, arguments: dict[str, Any] | None = None,
-                 gate: GateDecision | None = None) -> None:
+                 gate: GateDecision | None = None, prepared: PreparedCall | None = None) -> None:
         self.error, self.status, self.arguments, self.gate = error, status, arguments, gate
+        self.prepared = prepared
 
 
 class Pipeline:
     """Validate, authorise and run tool calls, recording each as a :class:`ToolCall`.
 
     ``gate`` defaults to ``settings.TOOLS_GATE``; pass ``None`` for no gate. With
-    ``record=False`` nothing is written to the database (used by benchmarks and dry runs).
+    ``record=False`` nothing is written to the database (used by benchmarks and dry runs),
+    which also means idempotency keys are ignored: they live in the records.
     """
 
     def __init__(self, registry: Registry | None = None, *, record: bool = True,
@@ -120,8 +124,15 @@ class Pipeline:
         self.registry = registry if registry is not None else default_registry
         self.record = record
         self._gate = gate
-        self.max_concurrency = max_concurrency or settings.TOOLS_MAX_CONCURRENCY
-        self.redact = Redactor(settings.TOOLS_SENSITIVE_KEYS)
+        self._max_concurrency = max_concurrency
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._max_concurrency or settings.TOOLS_MAX_CONCURRENCY
+
+    @property
+    def redact(self) -> Redactor:
+        return redactor()
 
     # -- public entry points -------------------------------------------------------------
 
@@ -129,20 +140,16 @@ class Pipeline:
         start = time.perf_counter()
         call_id = request.call_id or f"call_{uuid.uuid4().hex[:24]}"
         ctx = replace(context or ToolContext(), call_id=call_id)
-        if self.record and request.idempotency_key:
-            existing = await _get_by_key(request.idempotency_key)
-            if existing is not None:
-                return ToolResult.from_record(existing)
         try:
-            tool, prepared = await self._prepare(request, ctx)
-        except _Stop as stop:
-            return await self._stopped(request, call_id, ctx, stop, start)
-        record = None
-        if self.record:
-            record = await self._open(request, call_id, prepared, ToolCall.Status.RUNNING)
-        if record is False:  # lost an idempotency race: another caller owns this call
-            return ToolResult.from_record(await _get_by_key(request.idempotency_key))  # type: ignore[arg-type]
-        return await self._execute(tool, prepared, record, start)
+            return await self._call(request, ctx, start)
+        except Exception as exc:  # a bug outside the tool (policy, serialiser, database)
+            logger.exception("the pipeline failed while handling %s (%s)", request.name, call_id)
+            error = ToolError(
+                ErrorType.EXECUTION_ERROR,
+                f"the call to {request.name} could not be handled: {type(exc).__name__}: {exc}",
+                hint="This is a problem on the server, not with the arguments; tell the user.",
+            )
+            return ToolResult(call_id, request.name, "error", error=error, duration_ms=_ms(start))
 
     async def call_many(self, requests: list[ToolCallRequest], context: ToolContext | None = None,
                         *, max_concurrency: int | None = None) -> list[ToolResult]:
@@ -165,26 +172,39 @@ class Pipeline:
                            arguments: dict[str, Any] | None = None) -> ToolResult:
         """Run a call that was parked for approval, exactly once.
 
-        ``arguments`` replaces the parked arguments (an approver's edit) and is validated
-        against the tool's schema again. The pending → running claim is a conditional
-        update, so of two concurrent approvals only one runs the tool.
+        ``context`` should carry the user who asked (``record.user``): their permission is
+        checked again. ``arguments`` replaces the parked arguments (an approver's edit) and
+        is validated again; a ``"[REDACTED]"`` left in it stands for the value that was
+        asked for. The pending → running claim is a conditional update, so of two
+        concurrent approvals only one runs the tool; the other gets the record as it is.
         """
         start = time.perf_counter()
         record = await ToolCall.objects.aget(pk=record_id)
-        tool = self.registry.get(record.tool_name)
-        if record.status != ToolCall.Status.PENDING or tool is None:
+        if record.status != ToolCall.Status.PENDING:
             return ToolResult.from_record(record)
         ctx = replace(context, call_id=record.call_id)
-        raw = arguments if arguments is not None else record.arguments
+        parked = record.pending_arguments if record.pending_arguments is not None else record.arguments
+        raw = parked if arguments is None else restore_redacted(arguments, parked)
+        tool = self.registry.get(record.tool_name)
         try:
-            kwargs, args_json = tool.validate(raw)
-        except ValidationFailure as exc:
-            await sync_to_async(_finish)(record, ToolCall.Status.FAILED, error=exc.error, start=start)
-            return ToolResult(record.call_id, tool.name, "error", error=exc.error, record_id=record.pk,
-                              duration_ms=_ms(start))
+            if tool is None:
+                raise _Stop(_unknown_tool(record.tool_name, []), ToolCall.Status.FAILED)
+            if not await acan_use(ctx.user, tool):
+                raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
+            try:
+                kwargs, args_json = tool.validate(raw)
+            except ValidationFailure as exc:
+                raise _Stop(exc.error, ToolCall.Status.FAILED) from None
+        except _Stop as stop:
+            settled = await sync_to_async(records.settle_pending)(
+                record, stop.status, stop.error, redact=self.redact, duration_ms=_ms(start))
+            if not settled:
+                return ToolResult.from_record(await ToolCall.objects.aget(pk=record_id))
+            return ToolResult(record.call_id, record.tool_name, "error", error=stop.error,
+                              record_id=record.pk, duration_ms=_ms(start))
         claimed = await sync_to_async(record.claim)(
             ToolCall.Status.PENDING, ToolCall.Status.RUNNING,
-            arguments=self.redact(args_json), started_at=timezone.now(),
+            arguments=self.redact(args_json), pending_arguments=None, started_at=timezone.now(),
         )
         if not claimed:
             return ToolResult.from_record(await ToolCall.objects.aget(pk=record_id))
@@ -197,30 +217,43 @@ class Pipeline:
         error = ToolError(ErrorType.DENIED, f"the call to {record.tool_name} was denied: {reason}",
                           hint="Do not retry this call; tell the user it was not approved.",
                           extra={"reason": reason})
-        claimed = await sync_to_async(record.claim)(
-            ToolCall.Status.PENDING, ToolCall.Status.DENIED, error=error.as_dict(),
-            error_type=str(error.type), finished_at=timezone.now(), gate_reason=reason,
-            gate_rule=rule or record.gate_rule,
+        settled = await sync_to_async(records.settle_pending)(
+            record, ToolCall.Status.DENIED, error, redact=self.redact, gate_reason=reason,
+            gate_rule=(rule or record.gate_rule)[:200],
         )
-        if not claimed:
+        if not settled:
             record = await ToolCall.objects.aget(pk=record_id)
         return ToolResult.from_record(record)
 
     # -- stages --------------------------------------------------------------------------
 
+    async def _call(self, request: ToolCallRequest, ctx: ToolContext, start: float) -> ToolResult:
+        key = records.scoped_key(request.idempotency_key, ctx) if self.record else None
+        if key is not None:
+            replayed = await self._replay(key, request, ctx)
+            if replayed is not None:
+                return replayed
+        try:
+            tool, prepared = await self._prepare(request, ctx)
+        except _Stop as stop:
+            return await self._stopped(request, ctx, key, stop, start)
+        record = None
+        if self.record:
+            record = await records.open_record(
+                tool=tool, name=tool.name, raw=request.arguments, ctx=ctx, key=key,
+                status=ToolCall.Status.RUNNING, redact=self.redact, arguments=prepared.arguments_json,
+            )
+            if record is None:  # lost an idempotency race: another caller owns this call
+                return await self._replay_lost_race(key, request, ctx, start)
+        return await self._execute(tool, prepared, record, start)
+
     async def _prepare(self, request: ToolCallRequest, ctx: ToolContext) -> tuple[Tool, PreparedCall]:
         tool = self.registry.get(request.name)
-        if tool is None or not can_use(ctx.user, tool):
-            if tool is None:
-                names = [t.name for t in self.registry if can_use(ctx.user, t)]
-                raise _Stop(ToolError(
-                    ErrorType.UNKNOWN_TOOL, f"there is no tool named {request.name!r}",
-                    hint=f"Use one of: {', '.join(names) or '(no tools available)'}.",
-                ), ToolCall.Status.REJECTED)
-            raise _Stop(ToolError(
-                ErrorType.PERMISSION_DENIED, f"you are not allowed to use {tool.name}",
-                hint="Do not retry; tell the user this action is not available to them.",
-            ), ToolCall.Status.REJECTED)
+        if tool is None:
+            available = [t.name for t in await aavailable_tools(ctx.user, self.registry)]
+            raise _Stop(_unknown_tool(request.name, available), ToolCall.Status.REJECTED)
+        if not await acan_use(ctx.user, tool):
+            raise _Stop(_permission_denied(tool), ToolCall.Status.REJECTED)
         try:
             kwargs, args_json = tool.validate(request.arguments)
         except ValidationFailure as exc:
@@ -250,46 +283,87 @@ class Pipeline:
                 f"the call to {tool.name} is waiting for a human to approve it",
                 hint="Wait for the decision; do not call the tool again.",
                 extra={"rule": decision.rule, **decision.data},
-            ), ToolCall.Status.PENDING, args_json, decision)
+            ), ToolCall.Status.PENDING, args_json, decision, prepared)
         return tool, prepared
 
     async def _decide(self, prepared: PreparedCall) -> GateDecision:
+        """The gate's decision. A gate that fails denies (fails closed) instead of crashing."""
         gate = load_gate() if self._gate is _DEFAULT else self._gate
         if gate is None:
             return GateDecision.allow()
-        if inspect.iscoroutinefunction(gate):
-            decision = await gate(prepared)
-        else:
-            decision = await sync_to_async(gate)(prepared)
-        if not isinstance(decision, GateDecision):
-            raise TypeError(f"the gate returned {decision!r}, not a GateDecision")
+        try:
+            decision = await _async_gate(gate)(prepared)
+            if not isinstance(decision, GateDecision):
+                raise TypeError(f"the gate returned {decision!r}, not a GateDecision")
+        except Exception as exc:
+            logger.exception("the gate failed on a call to %s", prepared.tool.name)
+            return GateDecision.deny(
+                rule="gate_error",
+                reason=f"the approval policy failed while checking this call ({type(exc).__name__})",
+            )
         return decision
+
+    async def _replay(self, key: str, request: ToolCallRequest, ctx: ToolContext) -> ToolResult | None:
+        """The result of the call that already owns ``key``, once it is no longer running."""
+        record = await records.get_by_key(key)
+        if record is None:
+            return None
+        tool = self.registry.get(record.tool_name)
+        patience = ((tool.timeout if tool and tool.timeout else settings.TOOLS_DEFAULT_TIMEOUT)
+                    * (tool.retry.attempts if tool else 1) + 1)
+        deadline = time.monotonic() + patience
+        while record.status == ToolCall.Status.RUNNING and time.monotonic() < deadline:
+            await asyncio.sleep(_REPLAY_POLL)
+            record = await ToolCall.objects.aget(pk=record.pk)
+        return replace(ToolResult.from_record(record), call_id=ctx.call_id)
+
+    async def _replay_lost_race(self, key: str | None, request: ToolCallRequest, ctx: ToolContext,
+                                start: float) -> ToolResult:
+        replayed = await self._replay(key, request, ctx) if key else None
+        if replayed is not None:
+            return replayed
+        raise RuntimeError(f"idempotency key {request.idempotency_key!r} is taken but its call is gone")
 
     async def _execute(self, tool: Tool, prepared: PreparedCall, record: ToolCall | None,
                        start: float, *, use_cache: bool = True) -> ToolResult:
+        try:
+            return await self._execute_once(tool, prepared, record, start, use_cache=use_cache)
+        except asyncio.CancelledError:
+            if record is not None:  # do not leave the record "running" for ever
+                error = ToolError(ErrorType.EXECUTION_ERROR, f"the call to {tool.name} was cancelled")
+                with contextlib.suppress(Exception):
+                    await sync_to_async(records.finish)(record, ToolCall.Status.FAILED, error=error,
+                                                        redact=self.redact, duration_ms=_ms(start))
+            raise
+
+    async def _execute_once(self, tool: Tool, prepared: PreparedCall, record: ToolCall | None,
+                            start: float, *, use_cache: bool) -> ToolResult:
         cache_key = _cache_key(tool, prepared) if (tool.cache_ttl and use_cache) else None
         if cache_key is not None:
             hit = await cache.aget(cache_key)
             if hit is not None:
                 return await self._succeed(tool, prepared, record, start, hit["output"],
                                            attempts=0, cached=True, truncated=hit["truncated"])
-        attempts, used, error = 0, tool, None
+        used = tool
         try:
             value, attempts = await invoke_with_retries(tool, prepared.arguments, prepared.context)
         except Exception as exc:
             attempts, error = getattr(exc, "attempts", 1), _error_from(tool, exc)
-            fallback = self.registry.get(tool.fallback) if tool.fallback else None
-            if fallback is None or error.type == ErrorType.VALIDATION_ERROR:
+            if error.type == ErrorType.VALIDATION_ERROR:
                 return await self._fail(tool, prepared, record, start, error, attempts)
             try:
-                kwargs, _ = fallback.validate(prepared.arguments_json)
-                value, more = await invoke_with_retries(fallback, kwargs, prepared.context)
-                attempts, used = attempts + more, fallback
+                fallback = await self._fallback(tool, prepared)
             except ValidationFailure as exc2:
                 return await self._fail(tool, prepared, record, start, exc2.error, attempts)
+            if fallback is None:
+                return await self._fail(tool, prepared, record, start, error, attempts)
+            used, fallback_call = fallback
+            try:
+                value, more = await invoke_with_retries(used, fallback_call.arguments, prepared.context)
+                attempts += more
             except Exception as exc2:
-                return await self._fail(tool, prepared, record, start, _error_from(fallback, exc2),
-                                        attempts + getattr(exc2, "attempts", 1), fallback=fallback.name)
+                return await self._fail(tool, prepared, record, start, _error_from(used, exc2),
+                                        attempts + getattr(exc2, "attempts", 1), fallback=used.name)
         try:
             output = self.redact(to_jsonable(value))
         except NotSerialisable as exc:
@@ -301,6 +375,22 @@ class Pipeline:
         return await self._succeed(tool, prepared, record, start, output, attempts=attempts,
                                    truncated=truncated, fallback=used.name if used is not tool else "")
 
+    async def _fallback(self, tool: Tool, prepared: PreparedCall) -> tuple[Tool, PreparedCall] | None:
+        """The fallback tool and its call, if it exists and both the user's permissions and
+        the gate allow it outright (the gate approved the primary, not the fallback).
+
+        The fallback receives the primary's validated arguments, so it must accept them.
+        """
+        fallback = self.registry.get(tool.fallback) if tool.fallback else None
+        if fallback is None or not await acan_use(prepared.context.user, fallback):
+            return None
+        kwargs, args_json = fallback.validate(prepared.arguments_json)
+        call = PreparedCall(fallback, kwargs, args_json, prepared.context, prepared.call_id,
+                            prepared.record_id)
+        if (await self._decide(call)).action != "allow":
+            return None
+        return fallback, call
+
     # -- outcomes ------------------------------------------------------------------------
 
     async def _succeed(self, tool: Tool, prepared: PreparedCall, record: ToolCall | None, start: float,
@@ -310,9 +400,11 @@ class Pipeline:
                             arguments=prepared.arguments_json, cached=cached, attempts=attempts,
                             truncated=truncated)
         if record is not None:
-            await sync_to_async(_finish)(record, ToolCall.Status.SUCCEEDED, result=output, start=start,
-                                         attempts=attempts, cached=cached, truncated=truncated,
-                                         fallback_tool=fallback)
+            await sync_to_async(records.finish)(
+                record, ToolCall.Status.SUCCEEDED, redact=self.redact, result=output,
+                duration_ms=result.duration_ms, attempts=attempts, cached=cached, truncated=truncated,
+                fallback_tool=fallback,
+            )
             result.record_id = record.pk
         return result
 
@@ -321,70 +413,57 @@ class Pipeline:
         result = ToolResult(prepared.call_id, tool.name, "error", error=error, duration_ms=_ms(start),
                             arguments=prepared.arguments_json, attempts=attempts)
         if record is not None:
-            await sync_to_async(_finish)(record, ToolCall.Status.FAILED, error=error, start=start,
-                                         attempts=attempts, fallback_tool=fallback)
+            await sync_to_async(records.finish)(
+                record, ToolCall.Status.FAILED, redact=self.redact, error=error,
+                duration_ms=result.duration_ms, attempts=attempts, fallback_tool=fallback,
+            )
             result.record_id = record.pk
         return result
 
-    async def _stopped(self, request: ToolCallRequest, call_id: str, ctx: ToolContext, stop: _Stop,
+    async def _stopped(self, request: ToolCallRequest, ctx: ToolContext, key: str | None, stop: _Stop,
                        start: float) -> ToolResult:
         status: Status = "pending" if stop.status == ToolCall.Status.PENDING else "error"
-        result = ToolResult(call_id, request.name, status, error=stop.error, duration_ms=_ms(start),
+        result = ToolResult(ctx.call_id, request.name, status, error=stop.error, duration_ms=_ms(start),
                             arguments=stop.arguments, gate=stop.gate)
         if self.record:
-            record = await self._open(request, call_id, None, stop.status, stop=stop, ctx=ctx)
-            if record is False:
-                return ToolResult.from_record(await _get_by_key(request.idempotency_key))  # type: ignore[arg-type]
+            parked = stop.arguments if stop.status == ToolCall.Status.PENDING else None
+            record = await records.open_record(
+                tool=self.registry.get(request.name), name=request.name, raw=request.arguments,
+                ctx=ctx, key=key, status=stop.status, redact=self.redact, arguments=stop.arguments,
+                error=stop.error, gate=stop.gate, pending_arguments=parked,
+            )
+            if record is None:  # lost an idempotency race
+                return await self._replay_lost_race(key, request, ctx, start)
             result.record_id = record.pk
         return result
 
-    async def _open(self, request: ToolCallRequest, call_id: str, prepared: PreparedCall | None,
-                    status: str, *, stop: _Stop | None = None, ctx: ToolContext | None = None) -> Any:
-        ctx = prepared.context if prepared is not None else ctx
-        tool = self.registry.get(request.name)
-        now = timezone.now()
-        fields: dict[str, Any] = {
-            "call_id": call_id, "idempotency_key": request.idempotency_key,
-            "user": ctx.user if getattr(ctx.user, "pk", None) else None,
-            "username": getattr(ctx.user, "get_username", lambda: "")(),
-            "tool_name": request.name[:64], "risk": str(tool.risk) if tool else "",
-            "raw_arguments": _raw_text(request.arguments), "status": status, "scope": ctx.scope,
-            "created_at": now,
-        }
-        if prepared is not None:
-            fields.update(arguments=self.redact(prepared.arguments_json), started_at=now)
-        if stop is not None:
-            fields.update(arguments=self.redact(stop.arguments) if stop.arguments is not None else None,
-                          error=stop.error.as_dict(), error_type=str(stop.error.type))
-            if stop.status != ToolCall.Status.PENDING:
-                fields.update(finished_at=now, duration_ms=0.0)
-            if stop.gate is not None:
-                fields.update(gate_action=stop.gate.action, gate_rule=stop.gate.rule[:200],
-                              gate_reason=stop.gate.reason)
-        try:
-            return await ToolCall.objects.acreate(**fields)
-        except IntegrityError:
-            if request.idempotency_key:
-                return False
-            raise
+
+_ASYNC_GATES: dict[int, tuple[Any, Any]] = {}
 
 
-def _finish(record: ToolCall, status: str, *, start: float, result: Any = None,
-            error: ToolError | None = None, attempts: int = 0, cached: bool = False,
-            truncated: bool = False, fallback_tool: str = "") -> None:
-    changes = {
-        "status": status, "result": result, "error": error.as_dict() if error else None,
-        "error_type": str(error.type) if error else "", "attempts": attempts, "cached": cached,
-        "truncated": truncated, "fallback_tool": fallback_tool, "finished_at": timezone.now(),
-        "duration_ms": _ms(start),
-    }
-    ToolCall.objects.filter(pk=record.pk).update(**changes)
-    for key, value in changes.items():
-        setattr(record, key, value)
+def _async_gate(gate: Any) -> Any:
+    """The gate as a coroutine function, wrapped once per gate (the wrapper is not free).
+
+    A sync gate runs in a thread, because it may query the database.
+    """
+    known = _ASYNC_GATES.get(id(gate))
+    if known is not None and known[0] is gate:
+        return known[1]
+    wrapped = gate if inspect.iscoroutinefunction(gate) else sync_to_async(gate)
+    if len(_ASYNC_GATES) > 64:
+        _ASYNC_GATES.clear()
+    _ASYNC_GATES[id(gate)] = (gate, wrapped)
+    return wrapped
 
 
-async def _get_by_key(key: str | None) -> ToolCall | None:
-    return await ToolCall.objects.filter(idempotency_key=key).afirst() if key else None
+def _unknown_tool(name: str, available: list[str]) -> ToolError:
+    return ToolError(ErrorType.UNKNOWN_TOOL, f"there is no tool named {name!r}",
+                     hint=f"Use one of: {', '.join(available) or '(no tools available)'}.")
+
+
+def _permission_denied(tool: Tool) -> ToolError:
+    return ToolError(ErrorType.PERMISSION_DENIED, f"you are not allowed to use {tool.name}",
+                     hint="Do not retry; tell the user this action is not available to them.")
 
 
 def _error_from(tool: Tool, exc: BaseException) -> ToolError:
@@ -398,22 +477,14 @@ def _error_from(tool: Tool, exc: BaseException) -> ToolError:
         return ToolError(ErrorType.TIMEOUT, str(exc),
                          hint="The tool was too slow; try a smaller request or tell the user.")
     logger.warning("tool %s failed", tool.name, exc_info=exc)
-    return ToolError(ErrorType.EXECUTION_ERROR, f"{tool.name} failed: {type(exc).__name__}: {exc}")
+    shown = exc.__cause__ if isinstance(exc, ToolAborted) and exc.__cause__ else exc
+    return ToolError(ErrorType.EXECUTION_ERROR, f"{tool.name} failed: {type(shown).__name__}: {shown}")
 
 
 def _cache_key(tool: Tool, prepared: PreparedCall) -> str:
     canonical = json.dumps(prepared.arguments_json, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     return f"toolgate:result:{tool.name}:{prepared.context.user_id}:{digest}"
-
-
-def _raw_text(raw: Any) -> str:
-    if raw is None or isinstance(raw, str):
-        return raw or ""
-    try:
-        return json.dumps(raw, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(raw)
 
 
 def _ms(start: float) -> float:

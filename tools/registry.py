@@ -29,6 +29,11 @@ class Registry:
 
     def register(self, item: Tool | Callable[..., Any], **options: Any) -> Tool:
         """Register a :class:`Tool`, or a plain typed function (made into one with ``options``)."""
+        if isinstance(item, Tool) and options:
+            raise ToolDefinitionError(
+                f"tool {item.name!r} is already a Tool; options {sorted(options)} can only be given "
+                "with a plain function"
+            )
         new = item if isinstance(item, Tool) else Tool.from_function(item, **options)
         existing = self._tools.get(new.name)
         if existing is not None and existing is not new:
@@ -75,6 +80,11 @@ class Registry:
                 )
 
     def load_entry_points(self, entry_points: Iterable[Any] | None = None) -> None:
+        """Register the tools named by ``toolgate.tools`` entry points (or the ones given).
+
+        A broken entry point stops start-up with an error naming it: a tool that silently
+        went missing would be worse.
+        """
         if entry_points is None:
             entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
         for entry_point in entry_points:
@@ -84,7 +94,12 @@ class Registry:
                 raise ToolDefinitionError(
                     f"entry point {entry_point.name!r} in {ENTRY_POINT_GROUP} failed to load: {exc}"
                 ) from exc
-            self._register_target(target, entry_point.name)
+            try:
+                self._register_target(target, entry_point.name)
+            except ToolDefinitionError as exc:
+                if str(exc).startswith("entry point"):
+                    raise
+                raise ToolDefinitionError(f"entry point {entry_point.name!r}: {exc}") from exc
 
     def _register_target(self, target: Any, source: str) -> None:
         if isinstance(target, Tool):
@@ -93,7 +108,15 @@ class Registry:
             for item in target:
                 self._register_target(item, source)
         elif callable(target):
-            target(self)
+            try:
+                target(self)
+            except ToolDefinitionError:
+                raise
+            except Exception as exc:
+                raise ToolDefinitionError(
+                    f"entry point {source!r} in {ENTRY_POINT_GROUP} failed while registering its "
+                    f"tools: {type(exc).__name__}: {exc}"
+                ) from exc
         else:
             raise ToolDefinitionError(
                 f"entry point {source!r} must name a Tool, a list of Tools or a callable taking "

@@ -73,13 +73,9 @@ class ModelValidator:
 
     def validate(self, tool_name: str, raw: RawArguments) -> tuple[dict[str, Any], dict[str, Any]]:
         data = parse_arguments(raw)
-        if any(data.get(name, 0) is None for name in self._null_means_default):
-            data = {k: v for k, v in data.items() if not (v is None and k in self._null_means_default)}
-            text = json.dumps(data)
-        elif isinstance(raw, str) and raw.strip():
-            text = raw
-        else:
-            text = json.dumps(data)
+        stripped = _drop_null_defaults(data, self._null_means_default)
+        # Validate the model's own text when nothing was dropped: no re-encoding on the hot path.
+        text = raw if stripped is data and isinstance(raw, str) and raw.strip() else json.dumps(stripped)
         try:
             instance = self.model.model_validate_json(text, strict=True)
         except ValidationError as exc:
@@ -100,21 +96,34 @@ class JsonSchemaValidator:
         self.schema = schema
         self._validator = jsonschema.Draft202012Validator(schema)
         self.field_names = tuple(schema.get("properties", {}))
+        required = set(schema.get("required", []))
+        self._null_means_default = {
+            name for name, sub in schema.get("properties", {}).items()
+            if name not in required and not self._validator.evolve(schema=sub).is_valid(None)
+        }
 
     def validate(self, tool_name: str, raw: RawArguments) -> tuple[dict[str, Any], dict[str, Any]]:
-        data = parse_arguments(raw)
-        errors = sorted(self._validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        data = _drop_null_defaults(parse_arguments(raw), self._null_means_default)
+        errors = sorted(self._validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
         if errors:
-            details = [
-                {
-                    "path": ".".join(str(p) for p in err.absolute_path) or _missing_key(err),
-                    "problem": err.message,
-                    "got": _clip(err.instance),
-                }
-                for err in errors
-            ]
+            details = []
+            for err in errors:
+                detail = {"path": ".".join(str(p) for p in err.absolute_path) or _missing_key(err),
+                          "problem": err.message}
+                if err.validator != "required":
+                    detail["got"] = _clip(err.instance)
+                details.append(detail)
             raise ValidationFailure(validation_error(tool_name, details, self.field_names))
         return dict(data), dict(data)
+
+
+def _drop_null_defaults(data: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """OpenAI strict mode makes every argument required, optional ones nullable; so a ``null``
+    for a top-level optional argument that does not itself accept ``null`` means "use the
+    default". Returns ``data`` itself when there is nothing to drop."""
+    if not any(data.get(name, 0) is None for name in names):
+        return data
+    return {k: v for k, v in data.items() if not (v is None and k in names)}
 
 
 def validation_error(tool_name: str, details: list[dict[str, Any]], accepted: tuple[str, ...]) -> ToolError:

@@ -1,0 +1,1 @@
+"""A throwaway app whose ``tool_definitions`` module autodiscovery must find."""

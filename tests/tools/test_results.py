@@ -1,0 +1,166 @@
+"""Return values become JSON, lose their secrets and fit in the model's context."""
+
+import datetime
+import enum
+import json
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from pydantic import BaseModel
+
+from tools.results import (
+    REDACTED,
+    NotSerialisable,
+    Redactor,
+    redact_error,
+    redact_text,
+    redactor,
+    restore_redacted,
+    to_jsonable,
+    truncate,
+)
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Reading(BaseModel):
+    at: datetime.datetime
+    value: Decimal
+
+
+def test_rich_values_become_json_data():
+    value = {
+        "point": Point(1, 2),
+        "reading": Reading(at=datetime.datetime(2024, 5, 1, 12, tzinfo=datetime.UTC), value=Decimal("1.50")),
+        "day": datetime.date(2024, 5, 1),
+        "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "amount": Decimal("3.10"),
+        "colour": Colour.RED,
+        "tags": {"only"},
+        "pair": (1, 2),
+    }
+    assert to_jsonable(value) == {
+        "point": {"x": 1, "y": 2},
+        "reading": {"at": "2024-05-01T12:00:00Z", "value": "1.50"},
+        "day": "2024-05-01",
+        "id": "12345678-1234-5678-1234-567812345678",
+        "amount": "3.10",
+        "colour": "red",
+        "tags": ["only"],
+        "pair": [1, 2],
+    }
+
+
+def test_unserialisable_value_raises_a_clear_error():
+    with pytest.raises(NotSerialisable, match=r"cannot be converted to JSON \(dict\)"):
+        to_jsonable({"handle": object()})
+
+
+@pytest.mark.parametrize("value", [0, 0.0, "", [], {}, False, None])
+def test_falsy_values_pass_through_unchanged(value):
+    assert to_jsonable(value) == value
+    assert truncate(value, 100) == (value, False)
+
+
+def test_sensitive_keys_are_redacted_recursively():
+    redact = Redactor(["password", "api_key", "token"])
+    value = {
+        "user": "alice",
+        "password": "hunter2",
+        "nested": {"apiKey": "sk-1", "items": [{"github_token": "ghp"}, {"ok": 1}]},
+        "OPENAI-API-KEY": "sk-2",
+        "tokens_used": 12,
+        "max_tokens": 100,
+        "password_hint": "pet's name",
+    }
+    assert redact(value) == {
+        "user": "alice",
+        "password": REDACTED,
+        "nested": {"apiKey": REDACTED, "items": [{"github_token": REDACTED}, {"ok": 1}]},
+        "OPENAI-API-KEY": REDACTED,
+        "tokens_used": 12,
+        "max_tokens": 100,
+        "password_hint": "pet's name",
+    }
+
+
+def test_a_redacted_value_is_replaced_whole_even_if_it_is_a_structure():
+    assert Redactor(["secret"])({"client_secret": {"a": 1}}) == {"client_secret": REDACTED}
+
+
+def test_redactor_reads_the_setting_at_call_time(settings):
+    settings.TOOLS_SENSITIVE_KEYS = ["colour"]
+    assert redactor()({"favourite_colour": "red", "password": "x"}) == {
+        "favourite_colour": REDACTED, "password": "x",
+    }
+
+
+def test_redact_text_redacts_json_and_keeps_clean_text_byte_for_byte():
+    redact = Redactor(["password"])
+    clean = '{"user" :  "alice"}'
+    assert redact_text(clean, redact) == clean
+    assert json.loads(redact_text('{"user": "a", "db": {"password": "pw"}}', redact)) == {
+        "user": "a", "db": {"password": REDACTED},
+    }
+
+
+def test_redact_text_scrubs_unparseable_json_as_best_it_can():
+    redact = Redactor(["password", "token"])
+    text = '{"user": "a", "password": "hunter2", "token": 12345, "note": "unterminated'
+    scrubbed = redact_text(text, redact)
+    assert "hunter2" not in scrubbed and "12345" not in scrubbed
+    assert '"user": "a"' in scrubbed and '"password": "[REDACTED]"' in scrubbed
+    assert redact_text('{"password": "cut off mid-val', redact) == '{"password": "[REDACTED]"'
+
+
+def test_redact_error_hides_got_for_sensitive_paths_only():
+    error = {"type": "validation_error", "message": "m", "details": [
+        {"path": "auth.password", "problem": "too short", "got": "pw"},
+        {"path": "user", "problem": "bad", "got": 1},
+        {"path": "token", "problem": "is required"},
+    ]}
+    assert redact_error(error, Redactor(["password", "token"]))["details"] == [
+        {"path": "auth.password", "problem": "too short", "got": REDACTED},
+        {"path": "user", "problem": "bad", "got": 1},
+        {"path": "token", "problem": "is required"},
+    ]
+
+
+def test_restore_redacted_puts_back_only_the_markers():
+    original = {"to": "a@example.com", "smtp": {"password": "pw", "host": "h"}, "list": [{"token": "t"}]}
+    edited = {"to": "b@example.com", "smtp": {"password": REDACTED, "host": "h2"},
+              "list": [{"token": REDACTED}]}
+    assert restore_redacted(edited, original) == {
+        "to": "b@example.com", "smtp": {"password": "pw", "host": "h2"}, "list": [{"token": "t"}],
+    }
+    assert restore_redacted({"new": REDACTED}, original) == {"new": REDACTED}
+
+
+def test_short_values_are_not_truncated():
+    assert truncate({"a": "x" * 10}, 100) == ({"a": "x" * 10}, False)
+
+
+def test_long_values_are_truncated_with_a_visible_marker():
+    value = {"text": "y" * 500}
+    out, truncated = truncate(value, 100)
+    total = len(json.dumps(value, separators=(",", ":")))
+    assert truncated is True
+    assert out["truncated"] is True and out["total_chars"] == total
+    assert out["content"].startswith('{"text":"yyy')
+    assert out["content"].endswith(f"… [truncated {total - 100} characters]")
+    assert len(out["content"]) == 100 + len(f"… [truncated {total - 100} characters]")
+
+
+def test_truncation_counts_characters_not_bytes():
+    value = "é" * 50
+    assert truncate(value, 52) == (value, False)  # 50 characters plus two quotes

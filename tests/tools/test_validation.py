@@ -1,0 +1,191 @@
+"""Arguments are validated without coercion, and every failure says where and what was sent."""
+
+import json
+from typing import Annotated, Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from tools import Tool, tool
+from tools.errors import ErrorType
+from tools.exports import to_openai
+from tools.validation import ValidationFailure, parse_arguments
+
+
+class Window(BaseModel):
+    start: int
+    end: int
+
+
+@tool
+def book(room: str, people: int, projector: bool = False, window: Window | None = None,
+         floor: Annotated[int, Field(ge=0, le=9)] = 1, layout: Literal["u", "theatre"] = "u",
+         notes: str | None = "none") -> dict:
+    """Book a room."""
+    return {"room": room}
+
+
+def _error(raw):
+    with pytest.raises(ValidationFailure) as info:
+        book.validate(raw)
+    return info.value.error
+
+
+@pytest.mark.parametrize(("raw", "path", "got"), [
+    ('{"room": "a", "people": "5"}', "people", "5"),
+    ('{"room": "a", "people": 5.5}', "people", 5.5),
+    ('{"room": "a", "people": true}', "people", True),
+    ('{"room": "a", "people": 5, "projector": "true"}', "projector", "true"),
+    ('{"room": "a", "people": 5, "projector": 1}', "projector", 1),
+    ('{"room": 7, "people": 5}', "room", 7),
+])
+def test_nothing_is_coerced(raw, path, got):
+    error = _error(raw)
+    assert error.type is ErrorType.VALIDATION_ERROR
+    assert error.details[0]["path"] == path and error.details[0]["got"] == got
+
+
+def test_error_shape_names_path_problem_got_and_hint():
+    error = _error('{"room": "a", "people": 2, "floor": 12, "window": {"start": 1, "end": "x"}, "bogus": 1}')
+    body = error.as_result()
+    assert set(body) == {"error"} and set(body["error"]) == {"type", "message", "details", "hint"}
+    assert body["error"]["type"] == "validation_error"
+    assert body["error"]["message"] == "invalid arguments for book: window.end, floor, bogus"
+    by_path = {d["path"]: d for d in body["error"]["details"]}
+    assert by_path["floor"] == {"path": "floor", "problem": "must be <= 9", "got": 12}
+    assert by_path["window.end"] == {"path": "window.end", "problem": "must be a valid integer", "got": "x"}
+    assert by_path["bogus"]["problem"] == "is not an accepted argument"
+    hint = body["error"]["hint"]
+    assert "Accepted arguments: room, people, projector, window, floor, layout, notes." in hint
+    json.dumps(body)  # the model gets it as JSON
+
+
+def test_missing_required_argument_has_no_got():
+    error = _error('{"people": 2}')
+    assert error.details == [{"path": "room", "problem": "is required"}]
+
+
+def test_literal_error_lists_the_choices():
+    assert _error('{"room": "a", "people": 1, "layout": "circle"}').details[0]["problem"] == (
+        "must be one of 'u' or 'theatre'"
+    )
+
+
+def test_valid_arguments_return_python_values_and_their_json_form():
+    kwargs, args_json = book.validate('{"room": "a", "people": 3, "window": {"start": 9, "end": 10}}')
+    assert kwargs["window"] == Window(start=9, end=10) and kwargs["projector"] is False
+    assert args_json["window"] == {"start": 9, "end": 10} and args_json["floor"] == 1
+
+
+def test_float_parameter_accepts_an_integer():
+    @tool
+    def scale(factor: float) -> float:
+        """Scale."""
+        return factor
+
+    assert scale.validate('{"factor": 2}')[0] == {"factor": 2.0}
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ('{"room": "a",', "arguments are not valid JSON"),
+    ("room=a", "arguments are not valid JSON"),
+    ("[1, 2]", "arguments must be a JSON object, got an array"),
+    ('"just text"', "arguments must be a JSON object, got a string"),
+    ("42", "arguments must be a JSON object, got a number"),
+    ("null", "arguments must be a JSON object, got null"),
+])
+def test_malformed_or_non_object_json_is_invalid_json(raw, message):
+    error = _error(raw)
+    assert error.type is ErrorType.INVALID_JSON and error.message.startswith(message)
+    assert error.extra["got"] == raw and error.hint
+
+
+def test_non_string_arguments_are_invalid_json():
+    with pytest.raises(ValidationFailure) as info:
+        parse_arguments(42)  # type: ignore[arg-type]
+    assert info.value.error.type is ErrorType.INVALID_JSON
+
+
+def test_long_got_values_are_clipped():
+    error = _error(json.dumps({"room": "a", "people": "9" * 1000}))
+    assert len(error.details[0]["got"]) == 201 and error.details[0]["got"].endswith("…")
+
+
+@pytest.mark.parametrize("raw", [None, "", "   ", {}])
+def test_empty_arguments_mean_no_arguments(raw):
+    @tool
+    def ping() -> str:
+        """Ping."""
+        return "pong"
+
+    assert ping.validate(raw) == ({}, {})
+
+
+def test_dict_arguments_are_accepted_as_already_parsed():
+    assert book.validate({"room": "a", "people": 1})[0]["people"] == 1
+
+
+# -- strict-mode null rule ------------------------------------------------------------------
+
+
+def test_strict_null_for_optional_non_nullable_argument_means_use_the_default():
+    # In strict mode the model must send every argument; optional ones are nullable.
+    strict_params = to_openai(book, strict=True)["function"]["parameters"]
+    assert set(strict_params["required"]) == set(strict_params["properties"])
+    kwargs, args_json = book.validate(
+        '{"room": "a", "people": 2, "projector": null, "floor": null, "layout": null, "window": null}'
+    )
+    assert kwargs["projector"] is False and kwargs["floor"] == 1 and kwargs["layout"] == "u"
+    assert kwargs["window"] is None  # Optional: null is a real value
+    assert args_json["projector"] is False
+
+
+def test_strict_null_for_a_nullable_argument_with_a_default_is_kept_as_null():
+    kwargs, _ = book.validate('{"room": "a", "people": 2, "notes": null}')
+    assert kwargs["notes"] is None
+
+
+def test_null_for_a_required_argument_is_still_an_error():
+    assert _error('{"room": null, "people": 2}').details[0]["path"] == "room"
+
+
+def test_null_rule_applies_only_at_the_top_level():
+    # A nested optional field with a non-null default is not rewritten (documented).
+    class Opts(BaseModel):
+        depth: int = 1
+
+    @tool
+    def walk(opts: Opts) -> None:
+        """Walk."""
+
+    with pytest.raises(ValidationFailure) as info:
+        walk.validate('{"opts": {"depth": null}}')
+    assert info.value.error.details[0]["path"] == "opts.depth"
+
+
+def test_strict_null_rule_also_applies_to_raw_definition_tools():
+    schema = {
+        "type": "object",
+        "properties": {"q": {"type": "string"}, "limit": {"type": "integer", "default": 5},
+                       "lang": {"type": ["string", "null"]}},
+        "required": ["q"],
+        "additionalProperties": False,
+    }
+    definition = {"name": "find", "description": "Find.", "input_schema": schema}
+    t = Tool.from_definition(definition, lambda **kw: kw)
+    kwargs, _ = t.validate('{"q": "x", "limit": null, "lang": null}')
+    assert kwargs == {"q": "x", "lang": None}  # limit dropped: the callable's default applies
+    with pytest.raises(ValidationFailure) as info:
+        t.validate('{"q": null}')
+    assert info.value.error.details[0]["path"] == "q"
+
+
+def test_raw_definition_tool_reports_missing_and_extra_arguments():
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"],
+              "additionalProperties": False}
+    t = Tool.from_definition({"name": "find", "description": "Find.", "input_schema": schema}, lambda q: q)
+    with pytest.raises(ValidationFailure) as info:
+        t.validate('{"other": 1}')
+    details = info.value.error.details
+    assert {"path": "q", "problem": "'q' is a required property"} in details
+    assert any("'other' was unexpected" in d["problem"] for d in details)

@@ -1,0 +1,77 @@
+"""Admin for the tools app: the ToolCall audit trail (read-only) and users' notes.
+
+A ToolCall row is evidence of what a model asked for and what ran, so nobody, not even a
+superuser, may add, change or delete one here. JSON fields are shown pretty-printed and
+escaped inside ``<pre>``: the values came from a model and from tools, never trust them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from tools.models import Note, ToolCall
+
+
+def _pretty(value: Any) -> str:
+    if value is None:
+        return "—"
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+
+
+@admin.register(ToolCall)
+class ToolCallAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "tool_name", "username", "status", "error_type", "duration_ms")
+    list_filter = ("status", "tool_name", "risk", "created_at")
+    search_fields = ("tool_name", "call_id", "username")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    fields = (
+        "call_id", "tool_name", "risk", "user", "username", "status", "error_type",
+        "gate_action", "gate_rule", "gate_reason", "raw_arguments", "pretty_arguments",
+        "pretty_result", "pretty_error", "attempts", "cached", "truncated", "fallback_tool",
+        "pretty_scope", "idempotency_key", "created_at", "started_at", "finished_at", "duration_ms",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="arguments")
+    def pretty_arguments(self, obj: ToolCall) -> str:
+        return _pretty(obj.arguments)
+
+    @admin.display(description="result")
+    def pretty_result(self, obj: ToolCall) -> str:
+        return _pretty(obj.result)
+
+    @admin.display(description="error")
+    def pretty_error(self, obj: ToolCall) -> str:
+        return _pretty(obj.error)
+
+    @admin.display(description="scope")
+    def pretty_scope(self, obj: ToolCall) -> str:
+        return _pretty(obj.scope)
+
+
+@admin.register(Note)
+class NoteAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "owner", "short_text")
+    list_filter = ("created_at",)
+    search_fields = ("text", "owner__username")
+    raw_id_fields = ("owner",)
+
+    @admin.display(description="text")
+    def short_text(self, obj: Note) -> str:
+        return str(obj)

@@ -1,0 +1,109 @@
+"""Writing :class:`~tools.models.ToolCall` rows: the audit record of every call.
+
+Kept apart from the pipeline so the pipeline reads as the sequence of stages it is. Every
+value is redacted (``settings.TOOLS_SENSITIVE_KEYS``) before it reaches the database:
+the validated arguments, the raw argument text, the result and the ``got`` of validation
+errors. The one exception is ``pending_arguments``, which a call waiting for approval
+needs in order to run as asked, and which is cleared as soon as that call is settled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from tools.context import ToolContext
+from tools.definition import Tool
+from tools.errors import ToolError
+from tools.gate import GateDecision
+from tools.models import ToolCall
+from tools.results import Redactor, redact_error, redact_text
+
+
+def scoped_key(key: str | None, ctx: ToolContext) -> str | None:
+    """The stored idempotency key: scoped to the user, so nobody can replay another's call."""
+    if not key:
+        return None
+    owner = ctx.user_id if ctx.user_id is not None else "anon"
+    scoped = f"{owner}:{key}"
+    if len(scoped) > 255:
+        scoped = f"{owner}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    return scoped
+
+
+async def get_by_key(key: str | None) -> ToolCall | None:
+    return await ToolCall.objects.filter(idempotency_key=key).afirst() if key else None
+
+
+async def open_record(*, tool: Tool | None, name: str, raw: Any, ctx: ToolContext, key: str | None,
+                      status: str, redact: Redactor, arguments: dict[str, Any] | None = None,
+                      error: ToolError | None = None, gate: GateDecision | None = None,
+                      pending_arguments: dict[str, Any] | None = None) -> ToolCall | None:
+    """Create the row; ``None`` if another call already owns the idempotency ``key``."""
+    now = timezone.now()
+    user = ctx.user if getattr(ctx.user, "pk", None) else None
+    fields: dict[str, Any] = {
+        "call_id": ctx.call_id, "idempotency_key": key, "user": user,
+        "username": user.get_username() if user is not None else "",
+        "tool_name": name[:64], "risk": str(tool.risk) if tool else "",
+        "raw_arguments": redact_text(raw_text(raw), redact), "status": status, "scope": ctx.scope,
+        "created_at": now,
+        "arguments": redact(arguments) if arguments is not None else None,
+        "pending_arguments": pending_arguments,
+    }
+    if status == ToolCall.Status.RUNNING:
+        fields["started_at"] = now
+    if error is not None:
+        fields.update(error=redact_error(error.as_dict(), redact), error_type=str(error.type))
+    if status in ToolCall.TERMINAL:
+        fields.update(finished_at=now, duration_ms=0.0)
+    if gate is not None:
+        fields.update(gate_action=gate.action, gate_rule=gate.rule[:200], gate_reason=gate.reason)
+    try:
+        return await ToolCall.objects.acreate(**fields)
+    except IntegrityError:
+        if key:
+            return None
+        raise
+
+
+def finish(record: ToolCall, status: str, *, redact: Redactor, duration_ms: float, result: Any = None,
+           error: ToolError | None = None, attempts: int = 0, cached: bool = False,
+           truncated: bool = False, fallback_tool: str = "") -> None:
+    """Close a running call (its owner is the only writer, so the update is unconditional).
+
+    ``result`` must already be redacted: it is also what the model is shown.
+    """
+    changes = {
+        "status": status, "result": result,
+        "error": redact_error(error.as_dict(), redact) if error else None,
+        "error_type": str(error.type) if error else "", "attempts": attempts, "cached": cached,
+        "truncated": truncated, "fallback_tool": fallback_tool, "finished_at": timezone.now(),
+        "duration_ms": duration_ms,
+    }
+    ToolCall.objects.filter(pk=record.pk).update(**changes)
+    for key, value in changes.items():
+        setattr(record, key, value)
+
+
+def settle_pending(record: ToolCall, status: str, error: ToolError, *, redact: Redactor,
+                   duration_ms: float | None = None, **extra: Any) -> bool:
+    """Close a parked call with an error, only if it is still pending (see ``ToolCall.claim``)."""
+    return record.claim(
+        ToolCall.Status.PENDING, status, error=redact_error(error.as_dict(), redact),
+        error_type=str(error.type), finished_at=timezone.now(), pending_arguments=None,
+        duration_ms=duration_ms, **extra,
+    )
+
+
+def raw_text(raw: Any) -> str:
+    if raw is None or isinstance(raw, str):
+        return raw or ""
+    try:
+        return json.dumps(raw, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(raw)
