@@ -51,10 +51,10 @@ async def _discard(event: dict[str, Any]) -> None:
 
 
 def default_provider_factory(profile_name: str) -> tuple[Provider, str]:
-    from assistant.providers.profiles import build_provider, get_profile
+    from assistant.providers.profiles import get_profile, provider_for
 
     profile = get_profile(profile_name)
-    return build_provider(profile), profile.model
+    return provider_for(profile), profile.model
 
 
 class Engine:
@@ -144,7 +144,10 @@ class Engine:
     # -- the loop ------------------------------------------------------------------------
 
     async def _loop(self, run: Run, user: Any) -> Run:
-        provider, model = self.provider_factory(run.profile)
+        try:
+            provider, model = self.provider_factory(run.profile)
+        except ProviderError as exc:
+            return await self._fail(run, f"provider_{exc.kind}", exc.user_message)
         tools = await aavailable_tools(user, self.pipeline.registry)
         failures: Counter[str] = Counter()
         while True:

@@ -198,3 +198,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- LLM providers (see docs/providers.md) -------------------------------------------------
+# Unset LLM_PROVIDER picks openai when OPENAI_API_KEY is set, else anthropic when
+# ANTHROPIC_API_KEY is set, else the offline demo. Values are checked by assistant.providers.profiles.
+LLM_PROVIDER = env_str("LLM_PROVIDER")  # openai | anthropic | openai_compatible | demo
+LLM_MODEL = env_str("LLM_MODEL")
+LLM_BASE_URL = env_str("LLM_BASE_URL")
+LLM_API_KEY_ENV = env_str("LLM_API_KEY_ENV")  # the NAME of the variable holding the key
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
+LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0, minimum=0.1)
+LLM_PROFILES = env_str("LLM_PROFILES")  # JSON: {"name": {"provider": ..., "model": ...}, ...}
