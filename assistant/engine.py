@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from assistant import store
-from assistant.history import conversation_history
+from assistant.history import conversation_history, to_chat_message
 from assistant.models import Conversation, Message, Run
 from assistant.providers.base import (
     ChatRequest,
@@ -150,21 +150,23 @@ class Engine:
             return await self._fail(run, f"provider_{exc.kind}", exc.user_message)
         tools = await aavailable_tools(user, self.pipeline.registry)
         failures: Counter[str] = Counter()
+        # Read once, then extended with exactly the rows this loop stores: the same history
+        # a fresh read would give (the round-trip tests hold it to that), without a query
+        # per turn.
+        history = await sync_to_async(conversation_history)(run.conversation_id)
         while True:
             if run.steps >= run.max_steps:
                 return await self._fail(run, "max_steps", (
                     f"Stopped after {run.max_steps} model turns without a final answer. "
                     "Ask again, perhaps more specifically."
                 ))
-            if await sync_to_async(store.cancel_requested)(run.pk):
-                raise asyncio.CancelledError
-            history = await sync_to_async(conversation_history)(run.conversation_id)
-            request = ChatRequest(model=model, messages=history, system=settings.ASSISTANT_SYSTEM_PROMPT,
-                                  tools=tools)
+            request = ChatRequest(model=model, messages=list(history),
+                                  system=settings.ASSISTANT_SYSTEM_PROMPT, tools=tools)
             turn = await self._model_turn(run, provider, request)
             if turn is None:
                 return run
             message, calls = turn
+            history.append(to_chat_message(message))
             if not calls:
                 await sync_to_async(store.finish_run)(run, Run.Status.COMPLETED)
                 await self.emit({"type": "assistant.message", "message": message_payload(message)})
@@ -175,7 +177,10 @@ class Engine:
                 await sync_to_async(store.park_run)(run)
                 await self.emit({"type": "run.waiting", "run": run_payload(run)})
                 return run
-            await sync_to_async(store.save_tool_turn)(run, [tool_result_part(r) for r in results])
+            tool_turn = await sync_to_async(store.save_tool_turn)(run, [tool_result_part(r) for r in results])
+            history.append(to_chat_message(tool_turn))
+            if tool_turn.cancel_requested:  # a cancel from another process, seen between steps
+                raise asyncio.CancelledError
             for result in results:
                 if result.error is not None and result.error.type in RETRYABLE_ERRORS:
                     failures[result.name] += 1

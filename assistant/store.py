@@ -106,11 +106,15 @@ def link_tool_calls(run: Run, message: Message, record_ids: list[tuple[str, int,
 
 
 def save_tool_turn(run: Run, results: list[dict[str, Any]]) -> Message:
+    """Store a tool-results turn. The returned message carries ``cancel_requested``: whether
+    someone (perhaps another process) asked to cancel the run, read in the same transaction."""
     with transaction.atomic():
-        return Message.objects.create(
+        message = Message.objects.create(
             conversation_id=run.conversation_id, run=run, position=_next_position(run.conversation_id),
             role=Message.Role.TOOL, tool_results=results,
         )
+        message.cancel_requested = Run.objects.filter(pk=run.pk, cancel_requested=True).exists()
+        return message
 
 
 def finish_run(run: Run, status: str, *, error_code: str = "", error: str = "") -> None:
@@ -144,5 +148,3 @@ def request_cancel(run_id: Any) -> Run | None:
     return Run.objects.filter(pk=run_id).first()
 
 
-def cancel_requested(run_id: Any) -> bool:
-    return Run.objects.filter(pk=run_id, cancel_requested=True).exists()

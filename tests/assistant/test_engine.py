@@ -351,3 +351,19 @@ async def test_history_rebuilt_from_the_database_matches_every_request_sent(fake
     # request k was sent with the first 1, 3 and 5 messages of the stored history
     for body, count in zip(bodies, (1, 3, 5), strict=True):
         assert body["messages"] == sent_messages(profile, history[:count], tools)
+
+
+async def test_a_cancel_requested_by_another_process_stops_the_run_between_steps(fake, user, calls):
+    async def cancel_from_elsewhere(call):
+        # Another process can only reach the run through the database.
+        await Run.objects.filter(conversation__owner=user).aupdate(cancel_requested=True)
+        from tools.gate import GateDecision
+
+        return GateDecision.allow()
+
+    fake.script_openai(tool_calls(call("add", {"a": 1, "b": 1}, id="x1")))
+    convo = await new_conversation(user)
+    run = await make_engine(calls, gate=cancel_from_elsewhere).send(convo, user, "add")
+    assert run.status == Run.Status.CANCELLED
+    assert len(fake.requests) == 1  # no further model turn after the cancel was seen
+    assert [m.role for m in await messages_of(convo)] == ["user", "assistant", "tool"]

@@ -1,0 +1,45 @@
+import io
+import sys
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from assistant.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def chat(monkeypatch, lines: str, **options):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    out, err = io.StringIO(), io.StringIO()
+    call_command("chat", stdout=out, stderr=err, **options)
+    return out.getvalue(), err.getvalue()
+
+
+def test_piped_input_streams_replies_shows_tool_calls_and_exits_at_end(monkeypatch, user):
+    out, err = chat(monkeypatch, "what is 12*7\n", user="alice", profile="demo")
+    assert "[tool] calculator" in out
+    assert "84" in out
+    convo = Conversation.objects.get(owner=user)
+    assert "conversation " + str(convo.pk) in err
+    assert list(Message.objects.filter(conversation=convo).values_list("role", flat=True)) == [
+        "user", "assistant", "tool", "assistant"]
+
+
+def test_continuing_a_conversation_appends_to_it(monkeypatch, user):
+    chat(monkeypatch, "what is 2+2\n", user="alice", profile="demo")
+    convo = Conversation.objects.get(owner=user)
+    chat(monkeypatch, "what is 3+3\n", user="alice", conversation=str(convo.pk))
+    assert Conversation.objects.count() == 1
+    assert Message.objects.filter(conversation=convo, role="user").count() == 2
+
+
+def test_an_unknown_user_is_a_clear_error(monkeypatch):
+    with pytest.raises(CommandError, match="no user named 'nobody'"):
+        chat(monkeypatch, "", user="nobody")
+
+
+def test_someone_elses_conversation_cannot_be_continued(monkeypatch, user, other_user):
+    theirs = Conversation.objects.create(owner=other_user, profile="demo")
+    with pytest.raises(CommandError, match="no conversation"):
+        chat(monkeypatch, "hi\n", user="alice", conversation=str(theirs.pk))
