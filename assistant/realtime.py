@@ -57,7 +57,11 @@ class MemoryEventLog:
         current = self._seq.get(conversation_id)
         if current is None:
             current = await _stored_seq(conversation_id)
-        if seq >= current:
+        if seq > current:
+            # The client saw events this log never issued: a restart during a run lost the
+            # seqs stamped after the last stored one, and they will be issued again.
+            return None
+        if seq == current:
             return []
         if not events or events[0]["seq"] > seq + 1:
             return None

@@ -1,7 +1,18 @@
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
+from assistant import views
+
 urlpatterns = [
+    path("", views.conversation_list, name="conversation_list"),
+    path("c/new/", views.conversation_new, name="conversation_new"),
+    path("c/<uuid:conversation_id>/", views.conversation_detail, name="conversation"),
+    path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
+    path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
 ]
+
+# Development only (DEBUG): lets plain `daphne` serve /static/ with no extra server.
+urlpatterns += staticfiles_urlpatterns()

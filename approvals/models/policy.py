@@ -1,0 +1,131 @@
+"""Administrators' per-tool policy and conditional rules, editable in the admin.
+
+Defaults come from the tool's risk level; a :class:`ToolPolicy` overrides them for one
+tool, and its :class:`PolicyRule` rows look at the exact arguments of a call.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class ToolPolicy(models.Model):
+    class Approval(models.TextChoices):
+        BY_RISK = "by_risk", "By risk level (high needs approval)"
+        ALWAYS = "always", "Always needs approval"
+        NEVER = "never", "Never needs approval"
+
+    tool_name = models.CharField(max_length=64, unique=True)
+    enabled = models.BooleanField(default=True, help_text="A disabled tool is never offered to the model.")
+    allowed_groups = models.ManyToManyField(
+        Group, blank=True, related_name="tool_policies",
+        help_text="If any are chosen, only members of these groups may use the tool.",
+    )
+    approval = models.CharField(max_length=10, choices=Approval.choices, default=Approval.BY_RISK)
+    rate_limit = models.CharField(
+        max_length=20, blank=True,
+        help_text="Per user, e.g. '10/m' or '100/d'; empty keeps the tool's own limit.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tool_name"]
+        verbose_name_plural = "tool policies"
+
+    def __str__(self) -> str:
+        return self.tool_name
+
+    def clean(self) -> None:
+        from tools.definition import RateLimit
+        from tools.errors import ToolDefinitionError
+
+        if self.rate_limit:
+            try:
+                RateLimit.parse(self.rate_limit, self.tool_name)
+            except ToolDefinitionError as exc:
+                raise ValidationError({"rate_limit": str(exc)}) from None
+
+
+class PolicyRule(models.Model):
+    """A condition on one argument of a call, and what happens when it holds."""
+
+    class Operator(models.TextChoices):
+        GT = "gt", "is greater than"
+        GTE = "gte", "is at least"
+        LT = "lt", "is less than"
+        LTE = "lte", "is at most"
+        EQ = "eq", "equals"
+        NE = "ne", "does not equal"
+        IN = "in", "is one of (comma-separated)"
+        NOT_IN = "not_in", "is none of (comma-separated)"
+        CONTAINS = "contains", "contains the text"
+        MENTIONS = "mentions", "mentions the word (whole word, any case)"
+        MATCHES = "matches", "matches the regular expression"
+        EMAIL_OUTSIDE = "email_outside", "has an email address outside the domains (comma-separated)"
+        PRESENT = "present", "is given"
+
+    class Action(models.TextChoices):
+        REQUIRE_APPROVAL = "require_approval", "Require approval"
+        DENY = "deny", "Deny"
+        ALLOW = "allow", "Allow without approval"
+
+    policy = models.ForeignKey(ToolPolicy, on_delete=models.CASCADE, related_name="rules")
+    name = models.CharField(max_length=100, help_text="Shown to approvers as the reason for the decision.")
+    argument = models.CharField(
+        max_length=200, help_text="The argument to look at; dots reach into objects, e.g. 'address.city'.",
+    )
+    operator = models.CharField(max_length=20, choices=Operator.choices)
+    value = models.CharField(max_length=500, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.REQUIRE_APPROVAL)
+    enabled = models.BooleanField(default=True)
+    order = models.PositiveIntegerField(
+        default=0, help_text="Rules are tried in this order; the first match wins.")
+
+    class Meta:
+        ordering = ["policy", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.policy.tool_name}: {self.name}"
+
+    def clean(self) -> None:
+        numeric = {self.Operator.GT, self.Operator.GTE, self.Operator.LT, self.Operator.LTE}
+        if self.operator in numeric:
+            try:
+                float(self.value)
+            except ValueError:
+                raise ValidationError({"value": f"'{self.value}' is not a number."}) from None
+        if self.operator == self.Operator.MATCHES:
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise ValidationError({"value": f"Not a valid regular expression: {exc}"}) from None
+
+    def matches(self, arguments: dict[str, Any]) -> bool:
+        """Does this rule hold for these exact arguments? Missing arguments never match,
+        except that ``present`` is false for them."""
+        from approvals.rules import evaluate
+
+        return evaluate(self.operator, self.value, _dig(arguments, self.argument))
+
+
+_MISSING = object()
+
+
+def _dig(arguments: Any, path: str) -> Any:
+    value = arguments
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+MISSING = _MISSING

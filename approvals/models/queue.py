@@ -1,0 +1,68 @@
+"""The approval queue: one request per parked tool call, decided once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ApprovalRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        DENIED = "denied"
+        EXPIRED = "expired"
+        CANCELLED = "cancelled"
+
+    tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="approval")
+    tool_name = models.CharField(max_length=64, db_index=True)
+    arguments = models.JSONField(help_text="The arguments as the model sent them (redacted).")
+    edited_arguments = models.JSONField(null=True, blank=True, help_text="What the approver changed them to.")
+    risk = models.CharField(max_length=10)
+    rule = models.CharField(max_length=200, help_text="What made this call need approval.")
+    reason_required = models.TextField(blank=True)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                  related_name="approval_requests")
+    conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    run_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(db_index=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="approval_decisions")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, help_text="The approver's reason (required to deny).")
+    executed_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When the approved call was handed to a worker.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("decide", "Can approve or deny tool calls")]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} #{self.pk} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+    def effective_arguments(self) -> Any:
+        return self.edited_arguments if self.edited_arguments is not None else self.arguments
+
+    def claim_decision(self, to_status: str, **changes: Any) -> bool:
+        """pending → decided, as a conditional update that must change exactly this row.
+
+        Two approvers clicking at once, or a decision racing the expiry job: one wins, the
+        other is told the request was already decided.
+        """
+        changes.setdefault("decided_at", timezone.now())
+        updated = ApprovalRequest.objects.filter(pk=self.pk, status=self.Status.PENDING).update(
+            status=to_status, **changes)
+        if updated == 1:
+            self.status = to_status
+            for key, value in changes.items():
+                setattr(self, key, value)
+        return updated == 1

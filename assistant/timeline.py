@@ -1,0 +1,148 @@
+"""A conversation as the page shows it: messages, tool-call cards and how each run ended.
+
+The stored rows are shaped for the model (an assistant turn's calls, a separate tool turn
+with the results, ToolCall records for the audit trail). A person wants one card per call
+with its arguments, status and result next to the turn that made it, so this module joins
+them once, server-side, in the same shape the page's script builds from live events
+(static/js/toolcard.js). Everything here is plain text except ``Entry.html``, which is the
+sanitised Markdown of an assistant message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from assistant.models import Conversation, Message, Run, RunToolCall
+from assistant.rendering import render_markdown
+from tools.models import ToolCall
+from tools.pipeline import ToolResult
+
+STATUS_LABELS = {"running": "Running…", "ok": "Done", "error": "Failed", "pending": "Waiting for approval"}
+DECISION_LABELS = {"approved": "Approved", "denied": "Denied", "expired": "Expired"}
+
+
+def pretty(value: Any) -> str:
+    """JSON as indented text; a string result is shown as itself, not as a JSON literal."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def pretty_arguments(text: str) -> str:
+    """The model's argument text, indented when it is JSON and verbatim when it is not."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text
+
+
+@dataclass
+class ToolCard:
+    id: str
+    name: str
+    arguments: str
+    status: str  # running | ok | error | pending (docs/protocol.md)
+    result: str | None = None
+    error_type: str = ""
+    error_message: str = ""
+    duration_ms: float | None = None
+
+    @property
+    def label(self) -> str:
+        if self.status == "error" and self.error_type in DECISION_LABELS:
+            return DECISION_LABELS[self.error_type]
+        return STATUS_LABELS.get(self.status, self.status)
+
+
+@dataclass
+class Entry:
+    kind: Literal["user", "assistant", "notice"]
+    message: Message | None = None
+    html: str = ""
+    cards: list[ToolCard] = field(default_factory=list)
+    notice: str = ""
+    level: Literal["info", "error"] = "info"
+    run_id: str = ""
+
+
+def _from_record(call: dict[str, Any], record: ToolCall) -> ToolCard:
+    result = ToolResult.from_record(record)
+    card = ToolCard(call["id"], call["name"], pretty_arguments(call.get("arguments", "")), result.status,
+                    duration_ms=round(result.duration_ms, 2) if record.duration_ms is not None else None)
+    if result.status == "ok":
+        card.result = pretty(result.output)
+    if result.error is not None:
+        card.error_type, card.error_message = str(result.error.type), result.error.message
+    return card
+
+
+def _from_part(call: dict[str, Any], part: dict[str, Any]) -> ToolCard:
+    """A result known only from the tool turn (e.g. a call closed when its run was cancelled)."""
+    card = ToolCard(call["id"], call["name"], pretty_arguments(call.get("arguments", "")), "ok")
+    try:
+        body: Any = json.loads(part.get("content") or "null")
+    except ValueError:
+        body = part.get("content")
+    error = body.get("error") if isinstance(body, dict) else None
+    if part.get("is_error") or isinstance(error, dict):
+        card.status = "error"
+        details = error if isinstance(error, dict) else {"message": str(body)}
+        card.error_type, card.error_message = str(details.get("type", "")), str(details.get("message", ""))
+    else:
+        card.result = pretty(body)
+    return card
+
+
+def _card(call: dict[str, Any], record: ToolCall | None, part: dict[str, Any] | None,
+          run: Run | None) -> ToolCard:
+    if record is not None:
+        return _from_record(call, record)
+    if part is not None:
+        return _from_part(call, part)
+    active = run is not None and not run.is_finished
+    card = ToolCard(call["id"], call["name"], pretty_arguments(call.get("arguments", "")),
+                    "running" if active else "error")
+    if not active:
+        card.error_message = "No result was recorded for this call."
+    return card
+
+
+def _ending(run: Run) -> Entry | None:
+    if run.status == Run.Status.FAILED:
+        return Entry("notice", notice=run.error or "The reply failed.", level="error", run_id=str(run.pk))
+    if run.status == Run.Status.CANCELLED:
+        return Entry("notice", notice="Stopped.", run_id=str(run.pk))
+    return None
+
+
+def build_timeline(conversation: Conversation) -> list[Entry]:
+    """The conversation's entries in order; tool turns are folded into the cards."""
+    messages = list(conversation.messages.select_related("run").order_by("position"))
+    links = RunToolCall.objects.filter(run__conversation=conversation).select_related("tool_call")
+    records = {(link.message_id, link.call_id): link.tool_call for link in links}
+    parts: dict[tuple[Any, str], dict[str, Any]] = {}
+    for message in messages:
+        if message.role == Message.Role.TOOL:
+            for part in message.tool_results:
+                parts[(message.run_id, part.get("call_id"))] = part
+    entries: list[Entry] = []
+    for index, message in enumerate(messages):
+        if message.role == Message.Role.USER:
+            entries.append(Entry("user", message))
+        elif message.role == Message.Role.ASSISTANT:
+            cards = [_card(call, records.get((message.pk, call["id"])),
+                           parts.get((message.run_id, call["id"])), message.run)
+                     for call in message.tool_calls]
+            entries.append(Entry("assistant", message, render_markdown(message.content), cards))
+        following = messages[index + 1] if index + 1 < len(messages) else None
+        if message.run is not None and (following is None or following.run_id != message.run_id):
+            ending = _ending(message.run)
+            if ending is not None:
+                entries.append(ending)
+    return entries
+
+
+def active_run(conversation: Conversation) -> Run | None:
+    return conversation.runs.filter(status__in=[Run.Status.RUNNING, Run.Status.WAITING]).first()

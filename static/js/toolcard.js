@@ -1,0 +1,103 @@
+// Tool-call cards built from live events, in the same markup as
+// templates/assistant/_tool_card.html renders for stored calls.
+// Everything a tool or model sent is set with textContent: arguments and results are data.
+
+const STATUS_LABELS = { running: "Running…", ok: "Done", error: "Failed", pending: "Waiting for approval" };
+const DECISION_LABELS = { approved: "Approved", denied: "Denied", expired: "Expired" };
+
+/** The model's argument text, indented when it is JSON and verbatim when it is not. */
+export function prettyArguments(text) {
+  if (typeof text !== "string") return pretty(text);
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+}
+
+/** A result as text: strings as themselves, anything else as indented JSON. */
+export function pretty(value) {
+  if (typeof value === "string") return value;
+  if (value === undefined) return "";
+  return JSON.stringify(value, null, 2);
+}
+
+function formatDuration(ms) {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return "";
+  return `${Math.round(ms * 10) / 10} ms`;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function part(label, className, body) {
+  const wrapper = el("div", `tool-part ${className}`.trim());
+  wrapper.append(el("span", "tool-part-label", label), body);
+  return wrapper;
+}
+
+/** A new card for a `tool.call` (or any later event, if the call was never seen). */
+export function createCard(call) {
+  const card = el("section", "tool-card");
+  card.dataset.callId = call.id;
+  card.setAttribute("aria-label", `Tool call: ${call.name}`);
+  const head = el("header", "tool-head");
+  const icon = el("span", "tool-icon");
+  icon.setAttribute("aria-hidden", "true");
+  head.append(icon, el("code", "tool-name", call.name), el("span", "tool-status"), el("span", "tool-duration"));
+  const error = el("p", "tool-error");
+  error.append(el("code", "tool-error-type"), " ", el("span", "tool-error-message"));
+  const result = part("Result", "tool-part-result", el("pre", "tool-result"));
+  const errorPart = part("Error", "tool-part-error", error);
+  result.hidden = true;
+  errorPart.hidden = true;
+  card.append(head, part("Arguments", "", el("pre", "tool-args", prettyArguments(call.arguments ?? ""))),
+    result, errorPart);
+  updateCard(card, call);
+  return card;
+}
+
+/**
+ * Apply a `tool_call` payload (from tool.call, tool.result, approval.requested or
+ * approval.decided) to a card. `decision` is given for approval.decided only.
+ */
+export function updateCard(card, call, decision) {
+  const status = call.status || card.dataset.status || "running";
+  card.dataset.status = status;
+  const q = (selector) => card.querySelector(selector);
+  if (call.arguments !== undefined && !q(".tool-args").textContent) {
+    q(".tool-args").textContent = prettyArguments(call.arguments);
+  }
+  const errorType = call.error?.type ?? "";
+  if (errorType) card.dataset.errorType = errorType;
+  else delete card.dataset.errorType;
+  let label = STATUS_LABELS[status] ?? status;
+  if (status === "error" && DECISION_LABELS[errorType]) label = DECISION_LABELS[errorType];
+  if (decision) {
+    card.dataset.decision = decision;
+    label = DECISION_LABELS[decision] ?? decision;
+    // An approved call runs next: its result arrives as a later tool.result.
+    if (decision === "approved") card.dataset.status = "running";
+  }
+  q(".tool-status").textContent = label;
+  if (call.duration_ms !== undefined && status !== "running" && status !== "pending") {
+    q(".tool-duration").textContent = formatDuration(call.duration_ms);
+  }
+  const resultPart = q(".tool-part-result");
+  const errorPart = q(".tool-part-error");
+  if (status === "ok" && "result" in call) {
+    q(".tool-result").textContent = pretty(call.result);
+    resultPart.hidden = false;
+  }
+  if (call.error) {
+    q(".tool-error-type").textContent = errorType;
+    q(".tool-error-message").textContent = call.error.message ?? "";
+    errorPart.hidden = false;
+  } else if (status === "running" || status === "ok") {
+    errorPart.hidden = true;
+  }
+}
