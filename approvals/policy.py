@@ -1,13 +1,124 @@
-"""The gate the tool pipeline consults before a call runs.
+"""The policy every call passes before it runs: allow, require approval, or deny.
 
-Until the approval queue exists every call is decided by the tool's risk level alone: this
-is the seam ``TOOLS_GATE`` points at, so the pipeline never needs to know about approvals.
+Decided on the exact validated arguments that would run, in this order: the tool's
+enabled flag and allowed groups, then its rules (first match wins), then its approval
+setting, then the default from the tool's risk level (``high`` needs approval). Nothing the
+model or the chatting user sends is consulted except those arguments, so neither can ever
+mark a call approved.
+
+Policies are read from a small in-process snapshot that is rebuilt when a policy changes
+in this process (signals) and at most ``POLICY_TTL`` seconds after a change elsewhere.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from approvals.models import PolicyRule, ToolPolicy
+from tools import ratelimit
+from tools.definition import RateLimit
 from tools.gate import GateDecision, PreparedCall
+
+POLICY_TTL = 2.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    policies: dict[str, ToolPolicy]
+    rules: dict[str, list[PolicyRule]]
+    groups: dict[str, frozenset[int]]
+    taken_at: float = field(default_factory=time.monotonic)
+
+
+_snapshot: Snapshot | None = None
+
+
+def _load() -> Snapshot:
+    policies = {p.tool_name: p for p in ToolPolicy.objects.prefetch_related("allowed_groups")}
+    rules: dict[str, list[PolicyRule]] = {}
+    for rule in PolicyRule.objects.filter(enabled=True).select_related("policy").order_by("order", "pk"):
+        rules.setdefault(rule.policy.tool_name, []).append(rule)
+    groups = {name: frozenset(g.pk for g in p.allowed_groups.all()) for name, p in policies.items()}
+    return Snapshot(policies, rules, groups)
+
+
+def snapshot() -> Snapshot:
+    global _snapshot
+    current = _snapshot
+    if current is None or time.monotonic() - current.taken_at > POLICY_TTL:
+        current = _snapshot = _load()
+    return current
+
+
+async def asnapshot() -> Snapshot:
+    current = _snapshot
+    if current is None or time.monotonic() - current.taken_at > POLICY_TTL:
+        current = await sync_to_async(snapshot)()
+    return current
+
+
+def invalidate(**kwargs: Any) -> None:
+    global _snapshot
+    _snapshot = None
+
+
+for _model in (ToolPolicy, PolicyRule):
+    post_save.connect(invalidate, sender=_model, dispatch_uid=f"approvals.invalidate.save.{_model.__name__}")
+    post_delete.connect(invalidate, sender=_model, dispatch_uid=f"approvals.invalidate.del.{_model.__name__}")
+m2m_changed.connect(invalidate, sender=ToolPolicy.allowed_groups.through,
+                    dispatch_uid="approvals.invalidate.m2m")
+
+
+def can_use(user: Any, tool: Any) -> bool:
+    """``TOOLS_ACCESS_POLICY``: a disabled tool, or one limited to groups the user is not in,
+    is never offered to the model and never runs."""
+    snap = snapshot()
+    policy = snap.policies.get(tool.name)
+    if policy is None:
+        return True
+    if not policy.enabled:
+        return False
+    allowed = snap.groups.get(tool.name) or frozenset()
+    if not allowed:
+        return True
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return bool(allowed & set(user.groups.values_list("pk", flat=True)))
 
 
 async def gate(call: PreparedCall) -> GateDecision:
-    return GateDecision.allow(rule="default")
+    """``TOOLS_GATE``: the decision for one validated call."""
+    snap = await asnapshot()
+    name = call.tool.name
+    policy = snap.policies.get(name)
+    if policy is not None and not policy.enabled:
+        return GateDecision.deny(rule="policy:disabled", reason=f"{name} is disabled by an administrator")
+    if policy is not None and policy.rate_limit:
+        limit = RateLimit.parse(policy.rate_limit, name)
+        assert limit is not None
+        retry_after = await ratelimit.acquire(f"policy:{name}", call.context.user_id, limit)
+        if retry_after is not None:
+            return GateDecision.deny(rule="policy:rate_limit", reason=(
+                f"the administrator's limit of {limit.count} calls per {limit.seconds} s was reached; "
+                f"try again in {retry_after:.0f} s"))
+    for rule in snap.rules.get(name, []):
+        if rule.matches(call.arguments_json):
+            label = f"rule:{rule.pk}:{rule.name}"
+            if rule.action == PolicyRule.Action.DENY:
+                return GateDecision.deny(rule=label, reason=rule.name)
+            if rule.action == PolicyRule.Action.REQUIRE_APPROVAL:
+                return GateDecision.require_approval(rule=label, reason=rule.name)
+            return GateDecision.allow(rule=label, reason=rule.name)
+    if policy is not None and policy.approval == ToolPolicy.Approval.ALWAYS:
+        return GateDecision.require_approval(rule="policy:always",
+                                             reason="an administrator requires approval")
+    if policy is not None and policy.approval == ToolPolicy.Approval.NEVER:
+        return GateDecision.allow(rule="policy:never")
+    if call.tool.risk == "high":
+        return GateDecision.require_approval(rule="risk:high", reason=f"{name} is a high-risk tool")
+    return GateDecision.allow(rule=f"risk:{call.tool.risk}")

@@ -148,7 +148,7 @@ class Engine:
             provider, model = self.provider_factory(run.profile)
         except ProviderError as exc:
             return await self._fail(run, f"provider_{exc.kind}", exc.user_message)
-        tools = await aavailable_tools(user, self.pipeline.registry)
+        tools = await aavailable_tools(user, self.pipeline.registry, self.pipeline.access)
         failures: Counter[str] = Counter()
         # Read once, then extended with exactly the rows this loop stores: the same history
         # a fresh read would give (the round-trip tests hold it to that), without a query

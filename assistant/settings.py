@@ -160,8 +160,9 @@ TOOLS_SENSITIVE_KEYS = env_list(
 )
 # Dotted path to the policy callable consulted before any tool runs; approvals plugs in here.
 TOOLS_GATE = env_str("TOOLS_GATE", "approvals.policy.gate")
-# Dotted path to ``(user, tool) -> bool``: which tools a user may use (and the model may see).
-TOOLS_ACCESS_POLICY = env_str("TOOLS_ACCESS_POLICY")
+# Dotted path to ``(stage, record, **details)``, told of every ToolCall write (the audit trail).
+TOOLS_JOURNAL = env_str("TOOLS_JOURNAL", "approvals.hooks.observe")
+# TOOLS_ACCESS_POLICY, ``(user, tool) -> bool``: which tools a user may use (see Approvals below).
 TOOLS_THREADS = env_int("TOOLS_THREADS", 32, minimum=1)
 TOOLS_WORKSPACE_ROOT = Path(env_str("TOOLS_WORKSPACE_ROOT", str(VAR_DIR / "workspaces")))
 TOOLS_FILE_MAX_BYTES = env_int("TOOLS_FILE_MAX_BYTES", 1_000_000, minimum=1)
@@ -181,6 +182,11 @@ TOOLS_PYTHON_MAX_OUTPUT = env_int("TOOLS_PYTHON_MAX_OUTPUT", 10_000, minimum=100
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)
 REALTIME_MAX_FRAME_BYTES = env_int("REALTIME_MAX_FRAME_BYTES", 64_000, minimum=1024)
 ASSISTANT_MAX_MESSAGE_CHARS = env_int("ASSISTANT_MAX_MESSAGE_CHARS", 20_000, minimum=1)
+
+# --- Approvals (docs/approvals.md) ----------------------------------------------------------
+APPROVALS_EXPIRE_AFTER = env_int("APPROVALS_EXPIRE_AFTER", 3600, minimum=1)  # seconds
+APPROVALS_ALLOW_SELF_APPROVAL = env_bool("APPROVALS_ALLOW_SELF_APPROVAL", False)
+TOOLS_ACCESS_POLICY = env_str("TOOLS_ACCESS_POLICY", "approvals.policy.can_use")
 
 # --- Chat engine (see docs/engine.md) ------------------------------------------------------
 ASSISTANT_MAX_STEPS = env_int("ASSISTANT_MAX_STEPS", 8, minimum=1)

@@ -74,30 +74,41 @@ def load_access_policy() -> AccessPolicy | None:
 
 
 def clear_caches() -> None:
+    from tools.journal import load_journal
+
     load_gate.cache_clear()
     load_access_policy.cache_clear()
+    load_journal.cache_clear()
 
 
-def can_use(user: Any, tool: Tool) -> bool:
+FROM_SETTINGS: Any = object()
+
+
+def can_use(user: Any, tool: Tool, policy: Any = FROM_SETTINGS) -> bool:
+    """The tool's own permission, then the access policy (``TOOLS_ACCESS_POLICY`` unless
+    another, or ``None`` for none, is given)."""
     if not tool.is_allowed_for(user):
         return False
-    policy = load_access_policy()
+    if policy is FROM_SETTINGS:
+        policy = load_access_policy()
     return policy is None or bool(policy(user, tool))
 
 
-def available_tools(user: Any, tools: Any) -> list[Tool]:
+def available_tools(user: Any, tools: Any, policy: Any = FROM_SETTINGS) -> list[Tool]:
     """The tools this user may use: the only ones ever shown to a model on their behalf."""
-    return [t for t in tools if can_use(user, t)]
+    return [t for t in tools if can_use(user, t, policy)]
 
 
-async def acan_use(user: Any, tool: Tool) -> bool:
+async def acan_use(user: Any, tool: Tool, policy: Any = FROM_SETTINGS) -> bool:
     """:func:`can_use` from async code: permission and policy checks may query the database,
     so they run in a thread, but only when there is something to check."""
-    if tool.permission is None and load_access_policy() is None:
+    if policy is FROM_SETTINGS:
+        policy = load_access_policy()
+    if tool.permission is None and policy is None:
         return True
-    return await sync_to_async(can_use)(user, tool)
+    return await sync_to_async(can_use)(user, tool, policy)
 
 
-async def aavailable_tools(user: Any, tools: Any) -> list[Tool]:
+async def aavailable_tools(user: Any, tools: Any, policy: Any = FROM_SETTINGS) -> list[Tool]:
     """:func:`available_tools` from async code."""
-    return await sync_to_async(available_tools)(user, list(tools))
+    return await sync_to_async(available_tools)(user, list(tools), policy)

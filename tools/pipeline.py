@@ -29,7 +29,7 @@ from tools.context import ToolContext
 from tools.definition import Tool
 from tools.errors import ArgumentError, ErrorType, ToolError, ToolTimeout
 from tools.execution import ToolAborted, invoke_with_retries
-from tools.gate import GateDecision, PreparedCall, aavailable_tools, acan_use, load_gate
+from tools.gate import FROM_SETTINGS, GateDecision, PreparedCall, aavailable_tools, acan_use, load_gate
 from tools.models import ToolCall
 from tools.registry import Registry
 from tools.registry import registry as default_registry
@@ -116,14 +116,17 @@ class Pipeline:
 
     ``gate`` defaults to ``settings.TOOLS_GATE``; pass ``None`` for no gate. With
     ``record=False`` nothing is written to the database (used by benchmarks and dry runs),
-    which also means idempotency keys are ignored: they live in the records.
+    which also means idempotency keys are ignored: they live in the records. ``access``
+    defaults to ``settings.TOOLS_ACCESS_POLICY``; pass ``None`` to check only each tool's
+    own permission.
     """
 
     def __init__(self, registry: Registry | None = None, *, record: bool = True,
-                 gate: Any = _DEFAULT, max_concurrency: int | None = None) -> None:
+                 gate: Any = _DEFAULT, access: Any = _DEFAULT, max_concurrency: int | None = None) -> None:
         self.registry = registry if registry is not None else default_registry
         self.record = record
         self._gate = gate
+        self.access = FROM_SETTINGS if access is _DEFAULT else access
         self._max_concurrency = max_concurrency
 
     @property
@@ -189,7 +192,7 @@ class Pipeline:
         try:
             if tool is None:
                 raise _Stop(_unknown_tool(record.tool_name, []), ToolCall.Status.FAILED)
-            if not await acan_use(ctx.user, tool):
+            if not await acan_use(ctx.user, tool, self.access):
                 raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
             try:
                 kwargs, args_json = tool.validate(raw)
@@ -202,9 +205,8 @@ class Pipeline:
                 return ToolResult.from_record(await ToolCall.objects.aget(pk=record_id))
             return ToolResult(record.call_id, record.tool_name, "error", error=stop.error,
                               record_id=record.pk, duration_ms=_ms(start))
-        claimed = await sync_to_async(record.claim)(
-            ToolCall.Status.PENDING, ToolCall.Status.RUNNING,
-            arguments=self.redact(args_json), pending_arguments=None, started_at=timezone.now(),
+        claimed = await sync_to_async(records.claim_pending)(
+            record, arguments=self.redact(args_json), pending_arguments=None, started_at=timezone.now(),
         )
         if not claimed:
             return ToolResult.from_record(await ToolCall.objects.aget(pk=record_id))
@@ -250,9 +252,9 @@ class Pipeline:
     async def _prepare(self, request: ToolCallRequest, ctx: ToolContext) -> tuple[Tool, PreparedCall]:
         tool = self.registry.get(request.name)
         if tool is None:
-            available = [t.name for t in await aavailable_tools(ctx.user, self.registry)]
+            available = [t.name for t in await aavailable_tools(ctx.user, self.registry, self.access)]
             raise _Stop(_unknown_tool(request.name, available), ToolCall.Status.REJECTED)
-        if not await acan_use(ctx.user, tool):
+        if not await acan_use(ctx.user, tool, self.access):
             raise _Stop(_permission_denied(tool), ToolCall.Status.REJECTED)
         try:
             kwargs, args_json = tool.validate(request.arguments)
@@ -382,7 +384,7 @@ class Pipeline:
         The fallback receives the primary's validated arguments, so it must accept them.
         """
         fallback = self.registry.get(tool.fallback) if tool.fallback else None
-        if fallback is None or not await acan_use(prepared.context.user, fallback):
+        if fallback is None or not await acan_use(prepared.context.user, fallback, self.access):
             return None
         kwargs, args_json = fallback.validate(prepared.arguments_json)
         call = PreparedCall(fallback, kwargs, args_json, prepared.context, prepared.call_id,

@@ -13,13 +13,15 @@ import hashlib
 import json
 from typing import Any
 
-from django.db import IntegrityError
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tools.context import ToolContext
 from tools.definition import Tool
 from tools.errors import ToolError
 from tools.gate import GateDecision
+from tools.journal import note
 from tools.models import ToolCall
 from tools.results import Redactor, redact_error, redact_text
 
@@ -64,11 +66,18 @@ async def open_record(*, tool: Tool | None, name: str, raw: Any, ctx: ToolContex
     if gate is not None:
         fields.update(gate_action=gate.action, gate_rule=gate.rule[:200], gate_reason=gate.reason)
     try:
-        return await ToolCall.objects.acreate(**fields)
+        return await sync_to_async(_create)(fields)
     except IntegrityError:
         if key:
             return None
         raise
+
+
+def _create(fields: dict[str, Any]) -> ToolCall:
+    with transaction.atomic():
+        record = ToolCall.objects.create(**fields)
+        note("opened", record)
+        return record
 
 
 def finish(record: ToolCall, status: str, *, redact: Redactor, duration_ms: float, result: Any = None,
@@ -85,19 +94,34 @@ def finish(record: ToolCall, status: str, *, redact: Redactor, duration_ms: floa
         "truncated": truncated, "fallback_tool": fallback_tool, "finished_at": timezone.now(),
         "duration_ms": duration_ms,
     }
-    ToolCall.objects.filter(pk=record.pk).update(**changes)
-    for key, value in changes.items():
-        setattr(record, key, value)
+    with transaction.atomic():
+        ToolCall.objects.filter(pk=record.pk).update(**changes)
+        for key, value in changes.items():
+            setattr(record, key, value)
+        note("finished", record)
+
+
+def claim_pending(record: ToolCall, **changes: Any) -> bool:
+    """pending → running for an approved call; exactly one caller wins (``ToolCall.claim``)."""
+    with transaction.atomic():
+        claimed = record.claim(ToolCall.Status.PENDING, ToolCall.Status.RUNNING, **changes)
+        if claimed:
+            note("claimed", record)
+        return claimed
 
 
 def settle_pending(record: ToolCall, status: str, error: ToolError, *, redact: Redactor,
                    duration_ms: float | None = None, **extra: Any) -> bool:
     """Close a parked call with an error, only if it is still pending (see ``ToolCall.claim``)."""
-    return record.claim(
-        ToolCall.Status.PENDING, status, error=redact_error(error.as_dict(), redact),
-        error_type=str(error.type), finished_at=timezone.now(), pending_arguments=None,
-        duration_ms=duration_ms, **extra,
-    )
+    with transaction.atomic():
+        settled = record.claim(
+            ToolCall.Status.PENDING, status, error=redact_error(error.as_dict(), redact),
+            error_type=str(error.type), finished_at=timezone.now(), pending_arguments=None,
+            duration_ms=duration_ms, **extra,
+        )
+        if settled:
+            note("settled", record)
+        return settled
 
 
 def raw_text(raw: Any) -> str:

@@ -214,7 +214,7 @@ async def run_demo_turns(message: str, tool) -> str:
 
     registry = Registry()
     registry.register(tool)
-    pipeline = Pipeline(registry, gate=None, record=False)
+    pipeline = Pipeline(registry, gate=None, access=None, record=False)
     first = await collect(demo, ask(message, tools=[tool]))
     (proposal,) = calls(first)
     request = ToolCallRequest(proposal.name, proposal.arguments, proposal.id)

@@ -20,7 +20,7 @@ from tools.registry import Registry
 def _pipeline() -> Pipeline:
     reg = Registry()
     reg.register(calculator)
-    return Pipeline(reg, gate=None, record=False)
+    return Pipeline(reg, gate=None, access=None, record=False)
 
 
 def _refusal(expression: str) -> ArgumentError:

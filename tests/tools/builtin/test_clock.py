@@ -17,7 +17,7 @@ from tools.registry import Registry
 def _pipeline() -> Pipeline:
     reg = Registry()
     reg.register(current_time)
-    return Pipeline(reg, gate=None, record=False)
+    return Pipeline(reg, gate=None, access=None, record=False)
 
 
 def _close_to_now(iso: str) -> bool:

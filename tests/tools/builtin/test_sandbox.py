@@ -154,7 +154,7 @@ def test_sleeping_code_is_stopped_by_the_wall_clock() -> None:
 def test_pipeline_reports_a_timeout_as_a_result_not_a_pipeline_timeout() -> None:
     registry = Registry()
     registry.register(run_python)
-    pipeline = Pipeline(registry, gate=None, record=False)
+    pipeline = Pipeline(registry, gate=None, access=None, record=False)
     result = pipeline.call_sync(ToolCallRequest("run_python", {"code": "while True: pass"}), ToolContext())
     assert result.status == "ok"
     assert result.output["timed_out"] is True

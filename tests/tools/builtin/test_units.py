@@ -14,7 +14,7 @@ from tools.registry import Registry
 def _pipeline() -> Pipeline:
     reg = Registry()
     reg.register(convert_units)
-    return Pipeline(reg, gate=None, record=False)
+    return Pipeline(reg, gate=None, access=None, record=False)
 
 
 def _refusal(value: float, from_unit: str, to_unit: str) -> ArgumentError:

@@ -556,7 +556,7 @@ async def test_an_unknown_host_name_is_not_retried(settings, resolver) -> None:
 def _pipeline() -> Pipeline:
     registry = Registry()
     registry.register(http_get)
-    return Pipeline(registry, gate=None, record=False)
+    return Pipeline(registry, gate=None, access=None, record=False)
 
 
 async def test_pipeline_reports_a_refused_url_as_a_validation_error(settings) -> None:
