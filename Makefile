@@ -8,7 +8,7 @@ PORT ?= 8000
 
 export DJANGO_DEBUG ?= true
 
-.PHONY: install run test lint migrate lock bench clean
+.PHONY: install run test lint migrate lock bench clean worker beat
 
 install: $(STAMP)
 
@@ -24,7 +24,15 @@ migrate: install
 
 run: migrate
 	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py recover_runs
 	$(BIN)/daphne -b $(HOST) -p $(PORT) assistant.asgi:application
+
+# Production: a Celery worker (runs approved tool calls) and beat (expires stale requests).
+worker: install
+	$(BIN)/celery -A assistant worker --loglevel=INFO --concurrency=$${CELERY_CONCURRENCY:-2}
+
+beat: install
+	$(BIN)/celery -A assistant beat --loglevel=INFO --schedule=var/celerybeat-schedule
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,26 +3,36 @@
 Each event's hash covers its own fields and the previous event's hash, so changing,
 inserting or deleting any row behind the app's back breaks the chain from that point on,
 and :func:`verify` names the first broken link. Appends are serialised by locking the one
-:class:`~approvals.models.AuditHead` row (on SQLite the write transaction itself is
-exclusive), so two appends can never claim the same place in the chain.
+:class:`~approvals.models.AuditHead` row (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite
+the ``IMMEDIATE`` write transaction is itself exclusive), so two appends can never claim
+the same place in the chain.
+
+A chain proves itself only up to its head: someone who can write to the database could
+rewrite every hash after a change and the head with them. Noting the head printed by
+``manage.py audit verify`` somewhere else, and passing it back with ``--anchor``, closes
+that gap (see docs/audit.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from approvals.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
+HEAD_ID = 1
 HASHED_FIELDS = ("seq", "created_at", "kind", "tool_call_id", "tool_name", "user_id", "username", "actor",
                  "conversation_id", "outcome", "data", "prev_hash")
+_TEXT_LIMITS = {f.name: f.max_length for f in AuditEvent._meta.fields
+                if isinstance(f, models.CharField) and f.max_length}
 
 
 @dataclass
@@ -40,13 +50,22 @@ class Entry:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
+
+
 def canonical(value: Any) -> str:
+    """The one JSON text of a value that hashes are taken over: sorted keys, no spaces."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def digest(value: Any) -> str:
-    """A stable SHA-256 of a JSON value: how results appear in the log."""
+    """A stable SHA-256 of a JSON value (of its canonical text): how results appear in the log."""
     return hashlib.sha256(canonical(value).encode()).hexdigest()
+
+
+def text_digest(text: str) -> str:
+    """The SHA-256 of a text's UTF-8 bytes, exactly as stored (``sha256sum`` agrees)."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def compute_hash(event: AuditEvent) -> str:
@@ -55,26 +74,127 @@ def compute_hash(event: AuditEvent) -> str:
     return digest(body)
 
 
+def _event(entry: Entry, seq: int, prev: str, now: datetime) -> AuditEvent:
+    """The row for ``entry``, with every value exactly as it will read back from the database
+    (texts cut to their column, data round-tripped through JSON), so its hash still holds
+    when :func:`verify` recomputes it from the stored row."""
+    values = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
+    for name, limit in _TEXT_LIMITS.items():
+        if name in values:
+            values[name] = str(values[name] or "")[:limit]
+    values["data"] = json.loads(json.dumps(entry.data or {}, ensure_ascii=False, default=str))
+    event = AuditEvent(seq=seq, created_at=now, prev_hash=prev, **values)
+    event.hash = compute_hash(event)
+    return event
+
+
+def _locked_head() -> AuditHead:
+    head = AuditHead.objects.select_for_update().filter(pk=HEAD_ID).first()
+    if head is not None:
+        return head
+    # No head yet (a new database, or a test that flushed the tables): start it at the newest
+    # event. ``ignore_conflicts`` lets two first appends race without an IntegrityError.
+    last = AuditEvent.objects.order_by("-seq").only("seq", "hash").first()
+    AuditHead.objects.bulk_create([AuditHead(pk=HEAD_ID, seq=last.seq if last else 0,
+                                             hash=last.hash if last else GENESIS)], ignore_conflicts=True)
+    return AuditHead.objects.select_for_update().get(pk=HEAD_ID)
+
+
 def record(*entries: Entry) -> list[AuditEvent]:
-    """Append ``entries`` to the chain, in order, in one transaction."""
+    """Append ``entries`` to the chain, in order, in one transaction (the caller's, if any)."""
     if not entries:
         return []
     with transaction.atomic():
-        head = AuditHead.objects.select_for_update().filter(pk=1).first()
-        if head is None:
-            head = AuditHead.objects.create(pk=1)
-        events = []
-        seq, prev = head.seq, head.hash
-        now = timezone.now()
+        head = _locked_head()
+        now = timezone.now()  # taken under the lock, so time never goes backwards along the chain
+        events, seq, prev = [], head.seq, head.hash
         for entry in entries:
             seq += 1
-            event = AuditEvent(seq=seq, created_at=now, prev_hash=prev, **entry.__dict__)
-            event.hash = compute_hash(event)
+            event = _event(entry, seq, prev, now)
             events.append(event)
             prev = event.hash
-        AuditEvent.objects.bulk_create(events)
-        AuditHead.objects.filter(pk=1).update(seq=seq, hash=prev)
+        AuditEvent.objects.append(events)
+        AuditHead.objects.filter(pk=HEAD_ID).update(seq=seq, hash=prev)
         return events
+
+
+# -- events written outside the tool pipeline --------------------------------------------------
+
+
+def _who(actor: Any) -> tuple[int | None, str]:
+    """(user id, name) of an actor given as a user or as a name such as ``system:expiry``."""
+    if isinstance(actor, str) or actor is None:
+        return None, actor or ""
+    return getattr(actor, "pk", None), actor.get_username()
+
+
+def decision(request: Any, actor: Any) -> AuditEvent:
+    """``approval.decided``: who decided an :class:`~approvals.models.ApprovalRequest`, how
+    (its status after the decision) and why. ``actor`` is the approver, or a name such as
+    ``"system:expiry"`` when nobody did. Call it in the deciding transaction."""
+    [event] = record(decision_entry(request, actor))
+    return event
+
+
+def decision_entry(request: Any, actor: Any) -> Entry:
+    actor_id, name = _who(actor)
+    return Entry(
+        "approval.decided", tool_call_id=request.tool_call_id, tool_name=request.tool_name,
+        user_id=request.requester_id, username=request.tool_call.username, actor=name,
+        conversation_id=request.conversation_id, outcome=request.status,
+        data={"approval_id": request.pk, "actor_id": actor_id, "rule": request.rule, "reason": request.reason,
+              "edited_arguments": request.edited_arguments, "original_arguments": request.arguments},
+    )
+
+
+def policy_changed(actor: Any, obj: models.Model, action: str,
+                   changes: Mapping[str, Any] | None = None) -> AuditEvent:
+    """``policy.changed``: an administrator created, changed or deleted a policy object.
+
+    ``changes`` maps each changed field to ``[old, new]``; values may be model instances,
+    querysets (a many-to-many field) or dates, which are turned into names and text here.
+    A deleted object is recorded whole (for a tool policy, with its rules and groups), since
+    nothing else will remember it. The admin calls this from ``save_model``/``delete_model``.
+    """
+    user_id, name = _who(actor)
+    tool_name = getattr(obj, "tool_name", "") or getattr(getattr(obj, "policy", None), "tool_name", "")
+    data: dict[str, Any] = {
+        "model": obj._meta.label_lower, "object_id": obj.pk, "object": str(obj), "action": action,
+        "changes": {key: [jsonable(old), jsonable(new)] for key, (old, new) in (changes or {}).items()},
+    }
+    if action == "deleted":
+        data["deleted"] = snapshot(obj)
+    [event] = record(Entry("policy.changed", tool_name=tool_name, user_id=user_id, username=name,
+                           actor=name, outcome=action, data=data))
+    return event
+
+
+def jsonable(value: Any) -> Any:
+    """A form value as JSON data: objects by name, many-to-many values as sorted names."""
+    if isinstance(value, models.Model):
+        return str(value)
+    if isinstance(value, models.QuerySet | list | tuple | set | frozenset):
+        items = [jsonable(item) for item in value]
+        return sorted(items, key=str) if isinstance(value, models.QuerySet | set | frozenset) else items
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def snapshot(obj: models.Model) -> dict[str, Any]:
+    """Every concrete field of ``obj``; a tool policy's rules and groups too."""
+    values = {f.attname: jsonable(f.value_from_object(obj)) for f in obj._meta.concrete_fields}
+    if obj.pk is not None and hasattr(obj, "rules") and hasattr(obj, "allowed_groups"):
+        values["allowed_groups"] = sorted(g.name for g in obj.allowed_groups.all())
+        values["rules"] = [snapshot(rule) for rule in obj.rules.all()]
+    return values
+
+
+# -- verifying --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -83,47 +203,75 @@ class Verdict:
     checked: int
     message: str
     first_bad_seq: int | None = None
+    head_hash: str = GENESIS
 
 
-def verify(events: Iterable[AuditEvent] | None = None) -> Verdict:
-    """Recompute the chain; report the first event whose link or content does not hold."""
+def verify(events: Iterable[AuditEvent] | None = None, *,
+           anchors: Mapping[int, str] | None = None) -> Verdict:
+    """Recompute the chain; report the first event whose link or content does not hold.
+
+    ``anchors`` maps a seq to the hash that event had when someone noted it elsewhere (an
+    earlier ``verify`` printed it): a chain rewritten from before that point with freshly
+    computed hashes is still caught there.
+    """
+    anchors = dict(anchors or {})
     if events is None:
         events = AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
     prev, expected_seq, checked = GENESIS, 1, 0
     for event in events:
         if event.seq != expected_seq:
-            kind = "deleted" if event.seq > expected_seq else "inserted or duplicated"
-            return Verdict(False, checked, (
-                f"broken link at #{event.seq}: expected event #{expected_seq} next "
-                f"(an event was {kind})"), event.seq)
+            why = (f"event #{expected_seq} is missing: deleted, or the seqs were renumbered"
+                   if event.seq > expected_seq else "an event was inserted or duplicated")
+            return Verdict(False, checked, f"broken link at #{event.seq}: expected event #{expected_seq} "
+                                           f"next ({why})", event.seq, prev)
         if event.prev_hash != prev:
             return Verdict(False, checked, (
-                f"broken link at #{event.seq}: its prev_hash does not match event #{event.seq - 1} "
-                "(an event before it was changed, inserted or deleted)"), event.seq)
+                f"broken link at #{event.seq}: its prev_hash does not match the hash of event "
+                f"#{event.seq - 1} (an event before it was changed, inserted, deleted or reordered)"),
+                event.seq, prev)
         if compute_hash(event) != event.hash:
             return Verdict(False, checked, (
                 f"broken link at #{event.seq}: its content does not match its hash "
-                "(the event was edited)"), event.seq)
+                "(the event was edited)"), event.seq, prev)
+        noted = anchors.pop(event.seq, None)
+        if noted is not None and noted != event.hash:
+            return Verdict(False, checked, (
+                f"broken link at #{event.seq}: its hash is not the anchored {noted[:12]}… "
+                "(the chain was rewritten at or before this event)"), event.seq, prev)
         prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
-    head = AuditHead.objects.filter(pk=1).first()
+    if anchors:
+        missing = min(anchors)
+        return Verdict(False, checked, (
+            f"broken link at #{missing}: the anchored event is gone; the chain ends at #{checked} "
+            "(the newest events were deleted)"), missing, prev)
+    head = AuditHead.objects.filter(pk=HEAD_ID).first()
+    if head is None and checked:
+        return Verdict(False, checked, (
+            f"broken link at the end: the chain ends at #{checked} but its head row is missing "
+            "(it was deleted behind the app's back)"), checked + 1, prev)
     if head is not None and (head.seq != checked or head.hash != prev):
         return Verdict(False, checked, (
             f"broken link at the end: the chain ends at #{checked} but the head says #{head.seq} "
-            "(the newest events were deleted or the head was changed)"), checked + 1)
-    return Verdict(True, checked, f"audit chain intact: {checked} events verified")
+            "(the newest events were deleted or the head was changed)"), checked + 1, prev)
+    return Verdict(True, checked, f"audit chain intact: {checked} events verified; head #{checked} {prev}",
+                   head_hash=prev)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+COLUMNS = ("seq", "created_at", "kind", "tool_call_id", "tool_name", "user_id", "username", "actor",
+           "conversation_id", "outcome", "data", "prev_hash", "hash")
 
 
 def as_row(event: AuditEvent) -> dict[str, Any]:
-    """An event as plain data (exports, API)."""
-    return {
-        "seq": event.seq, "created_at": event.created_at.isoformat(), "kind": event.kind,
-        "tool_call_id": event.tool_call_id, "tool_name": event.tool_name, "user_id": event.user_id,
-        "username": event.username, "actor": event.actor, "conversation_id": event.conversation_id,
-        "outcome": event.outcome, "data": event.data, "prev_hash": event.prev_hash, "hash": event.hash,
-    }
+    """An event as plain data (exports, API), in :data:`COLUMNS` order."""
+    row = {name: getattr(event, name) for name in COLUMNS}
+    row["created_at"] = event.created_at.isoformat()
+    return row
 
 
-def rows_since(since: Any) -> Iterator[dict[str, Any]]:
+def rows_since(since: datetime | None) -> Iterator[dict[str, Any]]:
+    """Every event created at or after ``since`` (all of them for ``None``), in chain order."""
     queryset = AuditEvent.objects.order_by("seq")
     if since is not None:
         queryset = queryset.filter(created_at__gte=since)

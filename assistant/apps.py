@@ -9,3 +9,8 @@ class AssistantConfig(AppConfig):
         from assistant.providers.profiles import get_profiles
 
         get_profiles()  # a malformed LLM_* setting stops start-up, naming the variable
+
+        from approvals.signals import call_settled
+        from assistant.chat import on_call_settled
+
+        call_settled.connect(on_call_settled, dispatch_uid="assistant.resume_on_settled")

@@ -1,6 +1,8 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels (signed-in, same origin)."""
 
+import asyncio
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -13,9 +15,26 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from approvals import dispatch  # noqa: E402
 from assistant.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({
+
+class StartOnce:
+    """Record the server's event loop on the first connection (for work after approval
+    decisions) and, in the embedded default, start the approval expiry timer there."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.started = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not self.started:
+            self.started = True
+            dispatch.start(asyncio.get_running_loop())
+        await self.app(scope, receive, send)
+
+
+application = StartOnce(ProtocolTypeRouter({
     "http": django_asgi_app,
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-})
+}))

@@ -62,6 +62,23 @@ async def cancel_active(conversation: Conversation) -> bool:
     return True
 
 
+async def on_call_settled(sender: Any, *, tool_call_id: int, run_id: str, conversation_id: str,
+                          decision: str, reason: str, **kwargs: Any) -> None:
+    """A parked call got its final result (approvals.signals.call_settled): tell every tab,
+    then continue the run — here, in whichever process carried the decision out."""
+    if not run_id or not conversation_id:
+        return
+    from assistant.engine import result_payload
+    from tools.models import ToolCall
+    from tools.pipeline import ToolResult
+
+    publisher = Publisher(conversation_id)
+    record = await ToolCall.objects.aget(pk=tool_call_id)
+    await publisher({"type": "approval.decided", "tool_call": result_payload(ToolResult.from_record(record)),
+                     "decision": decision, "reason": reason})
+    await Engine(emit=publisher).resume(run_id)
+
+
 async def wait_idle() -> None:
     """Wait for every background run of this process (tests and graceful shutdown)."""
     while _tasks:

@@ -95,6 +95,19 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not await chat.cancel_active(self.conversation):
             await self._error("no_active_run", "There is no active run to cancel.")
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Live events skip Channels' per-message ``close_old_connections()``.
+
+        Channels runs it in a worker thread before every handler; for a streamed reply that
+        is a thread round trip per token, for a handler that normally uses no database
+        connection (only a gap fill may read one row, through the async ORM like the engine
+        does). Client frames, connect and disconnect still get it.
+        """
+        if message["type"] == "conversation.event":
+            await self.conversation_event(message)
+        else:
+            await super().dispatch(message)
+
     async def conversation_event(self, message: dict[str, Any]) -> None:
         """Handler for the channel-layer type ``conversation.event``."""
         event = message["event"]

@@ -39,24 +39,17 @@ class MemoryEventLog:
         self.limit = limit
         self._events: dict[str, collections.deque[dict[str, Any]]] = {}
         self._seq: dict[str, int] = {}
-        self._lock = asyncio.Lock()
 
     async def append(self, conversation_id: str, event: dict[str, Any]) -> dict[str, Any]:
-        if conversation_id not in self._seq:
-            async with self._lock:
-                if conversation_id not in self._seq:
-                    self._seq[conversation_id] = await _stored_seq(conversation_id)
-        seq = self._seq[conversation_id] = self._seq[conversation_id] + 1
+        seq = self._seq[conversation_id] = await self._current(conversation_id) + 1
         stamped = {**event, "conversation_id": conversation_id, "seq": seq}
         self._events.setdefault(conversation_id, collections.deque(maxlen=self.limit)).append(stamped)
         return stamped
 
     async def since(self, conversation_id: str, seq: int) -> list[dict[str, Any]] | None:
         """Events after ``seq``, or ``None`` if some of them are no longer kept."""
+        current = await self._current(conversation_id)
         events = self._events.get(conversation_id)
-        current = self._seq.get(conversation_id)
-        if current is None:
-            current = await _stored_seq(conversation_id)
         if seq > current:
             # The client saw events this log never issued: a restart during a run lost the
             # seqs stamped after the last stored one, and they will be issued again.
@@ -68,9 +61,21 @@ class MemoryEventLog:
         return [e for e in events if e["seq"] > seq]
 
     async def last_seq(self, conversation_id: str) -> int:
-        if conversation_id in self._seq:
-            return self._seq[conversation_id]
-        return await _stored_seq(conversation_id)
+        return await self._current(conversation_id)
+
+    async def _current(self, conversation_id: str) -> int:
+        """The last seq issued, read from the database once per conversation and process.
+
+        A socket connecting reads it, so the first event of its next run does not wait
+        for the database. Once known it is returned without suspending, so appends stay
+        atomic; two first readers may both read, and ``setdefault`` keeps whichever was
+        first (never a value that would undo appends made meanwhile). No lock: this log
+        may be reached from more than one event loop (``async_to_sync`` callers).
+        """
+        if conversation_id not in self._seq:
+            stored = await _stored_seq(conversation_id)
+            self._seq.setdefault(conversation_id, stored)
+        return self._seq[conversation_id]
 
 
 async def _stored_seq(conversation_id: str) -> int:
@@ -89,14 +94,65 @@ def event_log() -> MemoryEventLog:
 
 
 class Publisher:
-    """The engine's ``emit`` for one conversation: stamp, log, fan out."""
+    """The engine's ``emit`` for one conversation: stamp, log, fan out.
+
+    Text deltas that come in a burst are merged. A provider hands over every token it has
+    buffered without the event loop turning (a fast model, or a network read that caught
+    up several chunks); one event per token then costs the log, the channel layer and the
+    socket a message each, and delivery falls far behind the model. So the first delta of a
+    loop turn is published at once (time to first token and a trickling model are
+    unaffected), and further deltas of the same message in that turn are held and
+    published as one when the loop turns over, or before any other event (order is kept).
+    """
 
     def __init__(self, conversation_id: Any) -> None:
         self.conversation_id = str(conversation_id)
         self.layer = get_channel_layer()
         self.group = group_name(conversation_id)
+        self._held: dict[str, Any] | None = None
+        self._held_text: list[str] = []
+        self._turn_busy = False
+        self._flush: asyncio.Task[None] | None = None
 
     async def __call__(self, event: dict[str, Any]) -> None:
+        if event["type"] == "assistant.delta":
+            await self._delta(event)
+            return
+        await self._release()
+        await self._publish(event)
+
+    async def _delta(self, event: dict[str, Any]) -> None:
+        held = self._held
+        if held is not None and held["message_id"] == event["message_id"]:
+            self._held_text.append(event["delta"])
+            return
+        await self._release()
+        if self._turn_busy:
+            self._held, self._held_text = event, [event["delta"]]
+            return
+        await self._publish(event)
+        self._start_turn()
+
+    def _start_turn(self) -> None:
+        if not self._turn_busy:
+            self._turn_busy = True
+            asyncio.get_running_loop().call_soon(self._end_turn)
+
+    def _end_turn(self) -> None:
+        self._turn_busy = False
+        if self._held is not None and (self._flush is None or self._flush.done()):
+            self._flush = asyncio.get_running_loop().create_task(self._release())
+
+    async def _release(self) -> None:
+        """Publish the held deltas, if any, as one."""
+        held = self._held
+        if held is None:
+            return
+        text, self._held, self._held_text = "".join(self._held_text), None, []
+        await self._publish({**held, "delta": text})
+        self._start_turn()
+
+    async def _publish(self, event: dict[str, Any]) -> None:
         if event["type"] == "assistant.message":
             message = event["message"]
             event = {**event, "message": {**message, "html": render_markdown(message["content"])}}

@@ -188,6 +188,19 @@ APPROVALS_EXPIRE_AFTER = env_int("APPROVALS_EXPIRE_AFTER", 3600, minimum=1)  # s
 APPROVALS_ALLOW_SELF_APPROVAL = env_bool("APPROVALS_ALLOW_SELF_APPROVAL", False)
 TOOLS_ACCESS_POLICY = env_str("TOOLS_ACCESS_POLICY", "approvals.policy.can_use")
 
+# --- Celery: a worker runs approved calls when REDIS_URL is set; otherwise this process does.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "expire-stale-approvals": {"task": "approvals.tasks.expire_stale_requests", "schedule": 30.0},
+}
+# The embedded server's own expiry timer (0 turns it off; Celery beat does it in production).
+APPROVALS_EXPIRY_CHECK_SECONDS = env_float("APPROVALS_EXPIRY_CHECK_SECONDS", 30.0, minimum=0)
+
 # --- Chat engine (see docs/engine.md) ------------------------------------------------------
 ASSISTANT_MAX_STEPS = env_int("ASSISTANT_MAX_STEPS", 8, minimum=1)
 ASSISTANT_VALIDATION_RETRIES = env_int("ASSISTANT_VALIDATION_RETRIES", 2, minimum=0)

@@ -1,24 +1,48 @@
 """The append-only audit log, each event hash-chained to the one before.
 
-Rows are only ever inserted, through :func:`approvals.audit.record`; the model refuses
-updates and deletes, the admin is read-only, and ``manage.py audit verify`` recomputes the
-chain to find any row edited, inserted or deleted behind the app's back.
+Rows are only ever inserted, and only by :func:`approvals.audit.record`, which gives each
+its place in the chain. The model refuses every other write — ``save()``, ``delete()``,
+``QuerySet.update()/delete()/bulk_create()`` — the admin is read-only, and no permission
+to add, change or delete an event even exists. Nothing points at another table (no foreign
+keys), so deleting a user or a tool call can never cascade into the log.
+
+What the app cannot stop (raw SQL, a database console) ``manage.py audit verify`` finds:
+it recomputes the chain and names the first event edited, inserted or deleted.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
 from django.db import models
 from django.utils import timezone
 
+APPEND_ONLY = "audit events are append-only"
+
+
+def _refuse(what: str) -> NoReturn:
+    raise PermissionError(f"{APPEND_ONLY}: they cannot be {what}")
+
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def update(self, **kwargs: Any) -> int:
-        raise PermissionError("audit events are append-only: they cannot be updated")
+        _refuse("updated")
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        raise PermissionError("audit events are append-only: they cannot be deleted")
+        _refuse("deleted")
+
+    def bulk_update(self, objs: Iterable[AuditEvent], fields: Any, batch_size: int | None = None) -> int:
+        _refuse("updated")
+
+    def bulk_create(self, objs: Iterable[AuditEvent], *args: Any, **kwargs: Any) -> list[AuditEvent]:
+        raise PermissionError(
+            f"{APPEND_ONLY}: add them with approvals.audit.record(), which chains them")
+
+    def append(self, events: list[AuditEvent]) -> list[AuditEvent]:
+        """Insert already-chained events. Only :func:`approvals.audit.record` calls this,
+        holding the chain's head locked."""
+        return super().bulk_create(events)
 
 
 class AuditEvent(models.Model):
@@ -40,17 +64,18 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["seq"]
+        default_permissions = ("view",)  # nobody can even be granted add, change or delete
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind} {self.tool_name}".strip()
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None or not self._state.adding:
-            raise PermissionError("audit events are append-only: they cannot be changed")
-        super().save(*args, **kwargs)
+        if self._state.adding:
+            raise PermissionError(f"{APPEND_ONLY}: add them with approvals.audit.record(), which chains them")
+        _refuse("changed")
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise PermissionError("audit events are append-only: they cannot be deleted")
+        _refuse("deleted")
 
 
 class AuditHead(models.Model):

@@ -43,3 +43,18 @@ def test_someone_elses_conversation_cannot_be_continued(monkeypatch, user, other
     theirs = Conversation.objects.create(owner=other_user, profile="demo")
     with pytest.raises(CommandError, match="no conversation"):
         chat(monkeypatch, "hi\n", user="alice", conversation=str(theirs.pk))
+
+
+def test_recover_runs_closes_runs_left_running_and_leaves_waiting_ones(user):
+    from assistant.models import Run
+
+    convo = Conversation.objects.create(owner=user, profile="demo")
+    stuck = Run.objects.create(conversation=convo, user=user, profile="demo", max_steps=8)
+    waiting = Run.objects.create(conversation=convo, user=user, profile="demo", max_steps=8, status="waiting")
+    out = io.StringIO()
+    call_command("recover_runs", stdout=out)
+    stuck.refresh_from_db()
+    waiting.refresh_from_db()
+    assert stuck.status == "failed" and stuck.error_code == "interrupted"
+    assert waiting.status == "waiting"
+    assert "1 interrupted run(s) closed." in out.getvalue()

@@ -1,0 +1,176 @@
+"""Deciding approval requests, and carrying the decisions out.
+
+Views, admin actions and tasks only parse, authorise, call one function here and
+serialise. A decision is final: it is claimed with a conditional update that must change
+exactly one row, so a second decision — concurrent or not — is refused with a message
+saying who decided first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from approvals import audit, dispatch, notify
+from approvals.audit import Entry
+from approvals.models import ApprovalRequest
+from approvals.signals import call_settled
+from tools.context import ToolContext
+from tools.models import ToolCall
+from tools.pipeline import Pipeline
+from tools.registry import registry
+from tools.results import restore_redacted
+from tools.validation import ValidationFailure
+
+logger = logging.getLogger(__name__)
+
+APPROVE, DENY = "approve", "deny"
+
+
+class DecisionError(Exception):
+    """A decision that cannot be taken; the message is shown to the approver as is."""
+
+
+def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
+           edited_arguments: dict[str, Any] | None = None) -> ApprovalRequest:
+    """Approve (optionally with edited arguments) or deny one pending request."""
+    if decision not in (APPROVE, DENY):
+        raise DecisionError(f"Unknown decision {decision!r}: use 'approve' or 'deny'.")
+    if approver is None or not approver.is_authenticated or not approver.has_perm("approvals.decide"):
+        raise DecisionError("You do not have permission to decide approval requests.")
+    request = ApprovalRequest.objects.select_related("tool_call", "decided_by").get(pk=request_id)
+    if request.requester_id == approver.pk and not settings.APPROVALS_ALLOW_SELF_APPROVAL:
+        raise DecisionError("You cannot decide your own request: another approver must do it.")
+    _refuse_if_decided(request)
+    if request.expires_at <= timezone.now():
+        expire(request)
+        raise DecisionError(f"This request expired at {request.expires_at:%Y-%m-%d %H:%M:%S %Z}.")
+    reason = reason.strip()
+    if decision == DENY and not reason:
+        raise DecisionError("Give a reason to deny: it is shown to the user and the model.")
+    edited = _validated_edit(request, edited_arguments) if decision == APPROVE else None
+    status = ApprovalRequest.Status.APPROVED if decision == APPROVE else ApprovalRequest.Status.DENIED
+    with transaction.atomic():
+        if not request.claim_decision(status, decided_by=approver, reason=reason, edited_arguments=edited):
+            request.refresh_from_db()
+            _refuse_if_decided(request)
+            raise DecisionError("This request could not be decided; reload and try again.")
+        audit.record(_decided_entry(request, approver.get_username()))
+        dispatch.carry_out(request.pk)
+        transaction.on_commit(notify.pending_changed)
+    return request
+
+
+def expire(request: ApprovalRequest) -> bool:
+    """pending → expired (the clock decides); the run then gets a ``denied`` result."""
+    with transaction.atomic():
+        if not request.claim_decision(ApprovalRequest.Status.EXPIRED, reason="expired"):
+            return False
+        audit.record(_decided_entry(request, "system:expiry"))
+        dispatch.carry_out(request.pk)
+        transaction.on_commit(notify.pending_changed)
+    return True
+
+
+def expire_stale() -> int:
+    """Expire every pending request past its expiry time (Celery beat / the embedded timer)."""
+    stale = ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING,
+                                           expires_at__lte=timezone.now())
+    return sum(1 for request in stale.select_related("tool_call") if expire(request))
+
+
+def cancel_for_tool_call(tool_call_id: int, reason: str) -> bool:
+    """Close the request of a call whose run was cancelled (no decision needed any more)."""
+    request = ApprovalRequest.objects.filter(tool_call_id=tool_call_id).first()
+    if request is None or not request.claim_decision(ApprovalRequest.Status.CANCELLED, reason=reason):
+        return False
+    audit.record(_decided_entry(request, "system:cancel"))
+    transaction.on_commit(notify.pending_changed)
+    return True
+
+
+async def carry_out(approval_id: int) -> None:
+    """Run an approved call exactly once, or close a denied/expired one; then tell the chat.
+
+    Idempotent: a call already settled is not touched again. A call found ``running`` was
+    started by a worker that died (late acknowledgement redelivered this task); it is
+    closed as failed rather than run a second time, and the run carries on.
+    """
+    request = await ApprovalRequest.objects.select_related("tool_call", "requester").aget(pk=approval_id)
+    record = request.tool_call
+    pipeline = Pipeline()
+    if request.status == ApprovalRequest.Status.APPROVED:
+        if record.status == ToolCall.Status.PENDING:
+            context = ToolContext(user=request.requester, scope=record.scope or {})
+            await pipeline.run_approved(record.pk, context, arguments=request.edited_arguments)
+        elif record.status == ToolCall.Status.RUNNING:
+            await sync_to_async(_fail_interrupted)(record)
+    elif request.status in (ApprovalRequest.Status.DENIED, ApprovalRequest.Status.EXPIRED):
+        if record.status == ToolCall.Status.PENDING:
+            expired = request.status == ApprovalRequest.Status.EXPIRED
+            reason = "the request expired before anyone decided it" if expired else request.reason
+            await pipeline.deny_pending(record.pk, reason, rule=f"approval:{request.status}")
+    else:
+        return
+    await call_settled.asend(
+        sender=ApprovalRequest, tool_call_id=record.pk, run_id=request.run_id,
+        conversation_id=request.conversation_id, decision=request.status, reason=request.reason,
+        approval_id=request.pk,
+    )
+
+
+def _fail_interrupted(record: ToolCall) -> None:
+    from tools.errors import ErrorType, ToolError
+    from tools.journal import note
+
+    error = ToolError(ErrorType.EXECUTION_ERROR, (
+        f"the worker running {record.tool_name} stopped before it finished; it was not run again "
+        "because it may already have had its effect"), hint="Tell the user; they can ask again.")
+    if record.claim(ToolCall.Status.RUNNING, ToolCall.Status.FAILED, error=error.as_dict(),
+                    error_type=str(error.type), finished_at=timezone.now()):
+        note("finished", record)
+
+
+def _refuse_if_decided(request: ApprovalRequest) -> None:
+    if not request.is_pending:
+        who = request.decided_by.get_username() if request.decided_by else "the system"
+        when = f" at {request.decided_at:%Y-%m-%d %H:%M:%S %Z}" if request.decided_at else ""
+        raise DecisionError(
+            f"This request was already {request.status} by {who}{when}; decisions are final.")
+
+
+def _validated_edit(request: ApprovalRequest, edited: dict[str, Any] | None) -> dict[str, Any] | None:
+    if edited is None:
+        return None
+    if not isinstance(edited, dict):
+        raise DecisionError("Edited arguments must be a JSON object.")
+    tool = registry.get(request.tool_name)
+    if tool is None:
+        raise DecisionError(f"The tool {request.tool_name} is no longer installed.")
+    record = request.tool_call
+    parked = record.pending_arguments if record.pending_arguments is not None else record.arguments
+    try:
+        tool.validate(restore_redacted(edited, parked))
+    except ValidationFailure as exc:
+        problems = "; ".join(f"{d.get('path') or '(arguments)'}: {d['problem']}"
+                             for d in exc.error.details)
+        raise DecisionError(
+            f"The edited arguments are not valid for {tool.name}: {problems or exc}") from None
+    return edited if edited != request.arguments else None
+
+
+def _decided_entry(request: ApprovalRequest, actor: str) -> Entry:
+    record = request.tool_call
+    return Entry(
+        "approval.decided", tool_call_id=record.pk, tool_name=request.tool_name,
+        user_id=request.requester_id, username=record.username, actor=actor,
+        conversation_id=request.conversation_id, outcome=request.status,
+        data={"approval_id": request.pk, "reason": request.reason,
+              "edited_arguments": request.edited_arguments, "original_arguments": request.arguments},
+    )
+
