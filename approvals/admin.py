@@ -155,7 +155,7 @@ class AuditedAdmin(admin.ModelAdmin):
         changes = {name: [form.initial.get(name), form.cleaned_data.get(name)] for name in form.changed_data}
         super().save_model(request, obj, form, change)
         audit.policy_changed(request.user.get_username(), obj, "changed" if change else "created",
-                             _jsonable(changes))
+                             changes)  # policy_changed names objects and many-to-many values
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         audit.policy_changed(request.user.get_username(), obj, "deleted", {})

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -55,12 +57,31 @@ def group_by_call(events: list[AuditEvent]) -> list[CallGroup]:
     return list(groups.values())
 
 
+class UserFilter(admin.SimpleListFilter):
+    """Events about (or by) a user, chosen from the accounts, not from a scan of the log.
+
+    Events keep the username of a deleted account; search finds those.
+    """
+
+    title = "user"
+    parameter_name = "username"
+    limit = 200
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = get_user_model().objects.order_by("username").values_list("username", flat=True)
+        return [(name, name) for name in names[: self.limit]]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+        value = self.value()
+        return queryset.filter(Q(username=value) | Q(actor=value)) if value else queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     list_display = ("seq", "created_at", "kind", "tool_name", "username", "actor", "outcome",
                     "conversation", "tool_call")
     list_display_links = ("seq", "kind")
-    list_filter = ("kind", "outcome", "tool_name", "username", "created_at")
+    list_filter = ("kind", "outcome", "tool_name", UserFilter, "created_at")
     search_fields = ("kind", "tool_name", "username", "actor", "outcome", "conversation_id", "=tool_call_id")
     date_hierarchy = "created_at"
     ordering = ("-seq",)

@@ -17,7 +17,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import audit, dispatch, notify
-from approvals.audit import Entry
 from approvals.models import ApprovalRequest
 from approvals.signals import call_settled
 from tools.context import ToolContext
@@ -60,7 +59,7 @@ def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
             request.refresh_from_db()
             _refuse_if_decided(request)
             raise DecisionError("This request could not be decided; reload and try again.")
-        audit.record(_decided_entry(request, approver.get_username()))
+        audit.record(audit.decision_entry(request, approver))
         dispatch.carry_out(request.pk)
         transaction.on_commit(notify.pending_changed)
     return request
@@ -71,7 +70,7 @@ def expire(request: ApprovalRequest) -> bool:
     with transaction.atomic():
         if not request.claim_decision(ApprovalRequest.Status.EXPIRED, reason="expired"):
             return False
-        audit.record(_decided_entry(request, "system:expiry"))
+        audit.record(audit.decision_entry(request, "system:expiry"))
         dispatch.carry_out(request.pk)
         transaction.on_commit(notify.pending_changed)
     return True
@@ -82,16 +81,6 @@ def expire_stale() -> int:
     stale = ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING,
                                            expires_at__lte=timezone.now())
     return sum(1 for request in stale.select_related("tool_call") if expire(request))
-
-
-def cancel_for_tool_call(tool_call_id: int, reason: str) -> bool:
-    """Close the request of a call whose run was cancelled (no decision needed any more)."""
-    request = ApprovalRequest.objects.filter(tool_call_id=tool_call_id).first()
-    if request is None or not request.claim_decision(ApprovalRequest.Status.CANCELLED, reason=reason):
-        return False
-    audit.record(_decided_entry(request, "system:cancel"))
-    transaction.on_commit(notify.pending_changed)
-    return True
 
 
 async def carry_out(approval_id: int) -> None:
@@ -131,9 +120,10 @@ def _fail_interrupted(record: ToolCall) -> None:
     error = ToolError(ErrorType.EXECUTION_ERROR, (
         f"the worker running {record.tool_name} stopped before it finished; it was not run again "
         "because it may already have had its effect"), hint="Tell the user; they can ask again.")
-    if record.claim(ToolCall.Status.RUNNING, ToolCall.Status.FAILED, error=error.as_dict(),
-                    error_type=str(error.type), finished_at=timezone.now()):
-        note("finished", record)
+    with transaction.atomic():  # the record and its audit event commit together
+        if record.claim(ToolCall.Status.RUNNING, ToolCall.Status.FAILED, error=error.as_dict(),
+                        error_type=str(error.type), finished_at=timezone.now()):
+            note("finished", record)
 
 
 def _refuse_if_decided(request: ApprovalRequest) -> None:
@@ -162,15 +152,3 @@ def _validated_edit(request: ApprovalRequest, edited: dict[str, Any] | None) -> 
         raise DecisionError(
             f"The edited arguments are not valid for {tool.name}: {problems or exc}") from None
     return edited if edited != request.arguments else None
-
-
-def _decided_entry(request: ApprovalRequest, actor: str) -> Entry:
-    record = request.tool_call
-    return Entry(
-        "approval.decided", tool_call_id=record.pk, tool_name=request.tool_name,
-        user_id=request.requester_id, username=record.username, actor=actor,
-        conversation_id=request.conversation_id, outcome=request.status,
-        data={"approval_id": request.pk, "reason": request.reason,
-              "edited_arguments": request.edited_arguments, "original_arguments": request.arguments},
-    )
-

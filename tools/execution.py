@@ -9,6 +9,7 @@ tools that must be stoppable (``run_python``) run in a subprocess that is killed
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -89,7 +90,9 @@ async def invoke(tool: Tool, kwargs: dict[str, Any], context: ToolContext) -> An
             if tool.is_async:
                 return await _run_async(tool.fn, kwargs)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(executor(), _run_sync, tool.fn, kwargs)
+            # In a copy of this context: the tool's log lines keep the run and call ids.
+            run = contextvars.copy_context().run
+            return await loop.run_in_executor(executor(), run, _run_sync, tool.fn, kwargs)
     except TimeoutError:
         if scope.expired():
             raise ToolTimeout(f"{tool.name} did not finish within {timeout:g} s") from None

@@ -2,8 +2,8 @@
 
 :mod:`tools.records` calls :func:`note` inside the same database transaction as the
 ToolCall write it describes, so the observer's rows and the record are committed together
-or not at all. The observer is named by ``settings.TOOLS_JOURNAL``; the tools app knows
-nothing else about it.
+or not at all. The observers are named by ``settings.TOOLS_JOURNAL`` (a dotted path, or a
+list of them, told in order); the tools app knows nothing else about them.
 
 Stages: ``opened`` (the row was created: rejected, denied, pending or running),
 ``claimed`` (a parked call was approved and started), ``finished`` (a running call
@@ -26,12 +26,13 @@ Journal = Callable[..., None]
 
 
 @cache
-def load_journal() -> Journal | None:
-    path = getattr(settings, "TOOLS_JOURNAL", None)
-    return import_string(path) if path else None
+def load_journal() -> tuple[Journal, ...]:
+    paths = getattr(settings, "TOOLS_JOURNAL", None) or ()
+    if isinstance(paths, str):
+        paths = [path.strip() for path in paths.split(",") if path.strip()]
+    return tuple(import_string(path) for path in paths)
 
 
 def note(stage: str, record: ToolCall, **details: Any) -> None:
-    journal = load_journal()
-    if journal is not None:
+    for journal in load_journal():
         journal(stage, record, **details)

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from tools import ratelimit, records
+from tools import logcontext, ratelimit, records
 from tools.context import ToolContext
 from tools.definition import Tool
 from tools.errors import ArgumentError, ErrorType, ToolError, ToolTimeout
@@ -139,10 +139,12 @@ class Pipeline:
 
     # -- public entry points -------------------------------------------------------------
 
+    @logcontext.isolated
     async def call(self, request: ToolCallRequest, context: ToolContext | None = None) -> ToolResult:
         start = time.perf_counter()
         call_id = request.call_id or f"call_{uuid.uuid4().hex[:24]}"
         ctx = replace(context or ToolContext(), call_id=call_id)
+        logcontext.update(call_id=call_id, tool=request.name)  # for log lines (assistant.logging)
         try:
             return await self._call(request, ctx, start)
         except Exception as exc:  # a bug outside the tool (policy, serialiser, database)
@@ -171,6 +173,7 @@ class Pipeline:
     def call_sync(self, request: ToolCallRequest, context: ToolContext | None = None) -> ToolResult:
         return async_to_sync(self.call)(request, context)
 
+    @logcontext.isolated
     async def run_approved(self, record_id: int, context: ToolContext,
                            arguments: dict[str, Any] | None = None) -> ToolResult:
         """Run a call that was parked for approval, exactly once.
@@ -185,6 +188,7 @@ class Pipeline:
         record = await ToolCall.objects.aget(pk=record_id)
         if record.status != ToolCall.Status.PENDING:
             return ToolResult.from_record(record)
+        logcontext.update(call_id=record.call_id, tool=record.tool_name, tool_call_id=record.pk)
         ctx = replace(context, call_id=record.call_id)
         parked = record.pending_arguments if record.pending_arguments is not None else record.arguments
         raw = parked if arguments is None else restore_redacted(arguments, parked)
@@ -236,7 +240,7 @@ class Pipeline:
             if replayed is not None:
                 return replayed
         try:
-            tool, prepared = await self._prepare(request, ctx)
+            tool, prepared, decision = await self._prepare(request, ctx)
         except _Stop as stop:
             return await self._stopped(request, ctx, key, stop, start)
         record = None
@@ -244,12 +248,15 @@ class Pipeline:
             record = await records.open_record(
                 tool=tool, name=tool.name, raw=request.arguments, ctx=ctx, key=key,
                 status=ToolCall.Status.RUNNING, redact=self.redact, arguments=prepared.arguments_json,
+                gate=decision,
             )
             if record is None:  # lost an idempotency race: another caller owns this call
                 return await self._replay_lost_race(key, request, ctx, start)
+            logcontext.update(tool_call_id=record.pk)
         return await self._execute(tool, prepared, record, start)
 
-    async def _prepare(self, request: ToolCallRequest, ctx: ToolContext) -> tuple[Tool, PreparedCall]:
+    async def _prepare(self, request: ToolCallRequest,
+                       ctx: ToolContext) -> tuple[Tool, PreparedCall, GateDecision]:
         tool = self.registry.get(request.name)
         if tool is None:
             available = [t.name for t in await aavailable_tools(ctx.user, self.registry, self.access)]
@@ -286,7 +293,7 @@ class Pipeline:
                 hint="Wait for the decision; do not call the tool again.",
                 extra={"rule": decision.rule, **decision.data},
             ), ToolCall.Status.PENDING, args_json, decision, prepared)
-        return tool, prepared
+        return tool, prepared, decision
 
     async def _decide(self, prepared: PreparedCall) -> GateDecision:
         """The gate's decision. A gate that fails denies (fails closed) instead of crashing."""

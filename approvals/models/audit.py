@@ -39,11 +39,6 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
         raise PermissionError(
             f"{APPEND_ONLY}: add them with approvals.audit.record(), which chains them")
 
-    def append(self, events: list[AuditEvent]) -> list[AuditEvent]:
-        """Insert already-chained events. Only :func:`approvals.audit.record` calls this,
-        holding the chain's head locked."""
-        return super().bulk_create(events)
-
 
 class AuditEvent(models.Model):
     seq = models.PositiveBigIntegerField(unique=True, help_text="Position in the chain, from 1.")
@@ -51,14 +46,16 @@ class AuditEvent(models.Model):
     kind = models.CharField(max_length=40, db_index=True)
     tool_call_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     tool_name = models.CharField(max_length=64, blank=True, db_index=True)
-    user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    user_id = models.BigIntegerField(null=True, blank=True)
     username = models.CharField(max_length=150, blank=True)
     actor = models.CharField(max_length=150, blank=True, help_text="Who caused it, if not the user.")
     conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
     outcome = models.CharField(max_length=30, blank=True, db_index=True)
     data = models.JSONField(default=dict)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Not unique, not indexed: ``seq`` orders and identifies events, and every index is paid
+    # for by every tool call (a random 64-character key was the costliest of them).
+    hash = models.CharField(max_length=64)
 
     objects = AuditEventQuerySet.as_manager()
 

@@ -127,7 +127,7 @@ class Command(BaseCommand):
             self.stdout.write(f"anchor for a later check: --anchor {verdict.checked}:{verdict.head_hash}")
 
     def _export(self, since: str | None, fmt: str, output: str | None) -> None:
-        start = parse_since(since) if since else None
+        start = parse_since(since) if since is not None else None
         write = write_csv if fmt == "csv" else write_jsonl
         with ExitStack() as stack:
             if output:
