@@ -8,7 +8,7 @@ PORT ?= 8000
 
 export DJANGO_DEBUG ?= true
 
-.PHONY: install run test lint migrate lock bench clean worker beat
+.PHONY: install run test lint migrate lock bench clean worker beat test-prod run-prod test-prod-env run-prod-env
 
 install: $(STAMP)
 
@@ -27,12 +27,45 @@ run: migrate
 	$(BIN)/python manage.py recover_runs
 	$(BIN)/daphne -b $(HOST) -p $(PORT) assistant.asgi:application
 
-# Production: a Celery worker (runs approved tool calls) and beat (expires stale requests).
+# --- Production (docs/deploy.md) ---------------------------------------------------------------
+# One process of each kind: a Celery worker (runs approved tool calls), beat (expires stale
+# requests, recovers interrupted runs). `make run-prod` starts them all with Daphne (Procfile).
 worker: install
-	$(BIN)/celery -A assistant worker --loglevel=INFO --concurrency=$${CELERY_CONCURRENCY:-2}
+	$(BIN)/celery -A assistant worker --loglevel=INFO --pool=prefork --concurrency=$${CELERY_CONCURRENCY:-2}
 
 beat: install
-	$(BIN)/celery -A assistant beat --loglevel=INFO --schedule=var/celerybeat-schedule
+	$(BIN)/celery -A assistant beat --loglevel=INFO --schedule=$${TOOLGATE_VAR_DIR:-var}/celerybeat-schedule
+
+define require_env
+	@for name in $(2); do \
+	  eval "value=\$${$$name:-}"; \
+	  if [ -z "$$value" ]; then echo "make $(1) needs $$name to be set (see docs/deploy.md)" >&2; exit 2; fi; \
+	done
+endef
+
+test-prod-env:
+	$(call require_env,test-prod,DATABASE_URL REDIS_URL)
+
+run-prod-env:
+	$(call require_env,run-prod,DATABASE_URL REDIS_URL SECRET_KEY DJANGO_ALLOWED_HOSTS)
+
+# Honcho sends SIGTERM, then SIGKILL after STOP_TIMEOUT seconds (honcho's own default is 5):
+# long enough for a worker to finish the approved call and the run it resumes.
+STOP_TIMEOUT ?= 60
+HONCHO = $(BIN)/python -c 'import sys, honcho.command, honcho.manager; \
+	honcho.manager.KILL_WAIT = int(sys.argv[1]); honcho.command.main(sys.argv[2:])' $(STOP_TIMEOUT)
+
+run-prod: export DJANGO_DEBUG = false
+run-prod: run-prod-env install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py recover_runs --lease
+	HOST=$(HOST) $(HONCHO) start --procfile Procfile --port $(PORT) $${PROCESSES:+--concurrency $$PROCESSES}
+
+# The whole suite against PostgreSQL + Redis, plus tests/prod (a real Celery worker and beat);
+# TOOLGATE_REQUIRE_PROD turns their skips into failures. `.ci/services start` provides both.
+test-prod: test-prod-env install lint
+	TOOLGATE_REQUIRE_PROD=1 $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .

@@ -8,12 +8,17 @@ nor loses them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any
 
+from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError
 
 from assistant import chat
 from assistant.models import Conversation
@@ -21,11 +26,15 @@ from assistant.realtime import event_log, group_name
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# Seconds of quiet after which a socket checks the log for events its channel dropped.
+TAIL_CHECK_SECONDS = 0.5
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
     conversation: Conversation
     last_sent: int = 0
+    _tail_timer: asyncio.TimerHandle | None = None
+    _tail_request: asyncio.Future[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -45,6 +54,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self._fill_gap(None)
 
     async def disconnect(self, code: int) -> None:
+        if self._tail_timer is not None:
+            self._tail_timer.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -87,7 +98,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except ValueError:
             await self._error("bad_frame", '"client_id" must be a UUID.')
             return
-        outcome = await chat.submit(self.conversation, self.scope["user"], content, client_id=parsed_id)
+        try:
+            outcome = await chat.submit(self.conversation, self.scope["user"], content, client_id=parsed_id)
+        except (IntegrityError, ObjectDoesNotExist):
+            # Deleted (in another tab) since this socket connected: nothing can be stored,
+            # and the socket is refused as it would be if it connected now.
+            if not await Conversation.objects.filter(pk=self.conversation.pk).aexists():
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+            raise
         if outcome.error is not None:
             await self._error(*outcome.error)
 
@@ -105,6 +124,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         """
         if message["type"] == "conversation.event":
             await self.conversation_event(message)
+        elif message["type"] == "conversation.tail":
+            await self.conversation_tail(message)
         else:
             await super().dispatch(message)
 
@@ -115,8 +136,34 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         if event["seq"] > self.last_sent + 1:
             await self._fill_gap(event)
-            return
-        await self._send(event)
+        else:
+            await self._send(event)
+        self._watch_tail()
+
+    def _watch_tail(self) -> None:
+        """Look at the log's tail once the stream has been quiet for a moment.
+
+        A full channel may also drop the events after the last one received, perhaps a
+        run's last: no later event would reveal that gap. Looking once per quiet spell, not
+        per event, keeps it cheap when the log is in Redis (a round trip).
+        """
+        if self._tail_timer is not None:
+            self._tail_timer.cancel()
+        self._tail_timer = asyncio.get_running_loop().call_later(TAIL_CHECK_SECONDS, self._ask_tail)
+
+    def _ask_tail(self) -> None:
+        self._tail_timer = None
+        self._tail_request = asyncio.ensure_future(self._request_tail_check())
+
+    async def _request_tail_check(self) -> None:
+        # Through this consumer's own channel: the check runs in order with its events.
+        with contextlib.suppress(ChannelFull):  # then events are queued: they re-arm it
+            await self.channel_layer.send(self.channel_name, {"type": "conversation.tail"})
+
+    async def conversation_tail(self, message: dict[str, Any]) -> None:
+        """Handler for ``conversation.tail``: send what the log has beyond ``last_sent``."""
+        if self.last_sent < await event_log().last_seq(str(self.conversation.pk)):
+            await self._fill_gap(None)
 
     async def _fill_gap(self, live: dict[str, Any] | None) -> None:
         missed = await event_log().since(str(self.conversation.pk), self.last_sent)

@@ -19,8 +19,9 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from assistant import store
+from assistant import budgets, metrics, store
 from assistant.history import conversation_history, to_chat_message
+from assistant.logging import log_context
 from assistant.models import Conversation, Message, Run
 from assistant.providers.base import (
     ChatRequest,
@@ -80,7 +81,14 @@ class Engine:
 
     async def start(self, conversation: Conversation, user: Any, text: str, *,
                     client_id: Any = None) -> store.Started:
-        """Store the user's message and open its run, without driving it yet."""
+        """Store the user's message and open its run, without driving it yet.
+
+        Raises :class:`budgets.BudgetExceeded` (nothing stored) when the user has used up
+        today's token budget.
+        """
+        refused = await budgets.acheck(user)  # operations: daily token budget
+        if refused is not None:
+            raise refused
         started = await sync_to_async(store.start_run)(
             conversation, user, text, max_steps=settings.ASSISTANT_MAX_STEPS, client_id=client_id,
         )
@@ -89,6 +97,16 @@ class Engine:
         return started
 
     async def drive(self, run: Run, user: Any) -> Run:
+        # Operations: every log line written while driving carries the run's ids.
+        with log_context(run_id=str(run.pk), conversation_id=str(run.conversation_id)):
+            logger.debug("run started", extra={"profile": run.profile})
+            run = await self._drive(run, user)
+            logger.info("run %s", run.status, extra={
+                "status": run.status, "steps": run.steps, "error_code": run.error_code,
+                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens})
+            return run
+
+    async def _drive(self, run: Run, user: Any) -> Run:
         key = str(run.pk)
         task = asyncio.current_task()
         if task is not None:
@@ -147,6 +165,7 @@ class Engine:
         try:
             provider, model = self.provider_factory(run.profile)
         except ProviderError as exc:
+            metrics.provider_error(exc.provider, exc.kind)
             return await self._fail(run, f"provider_{exc.kind}", exc.user_message)
         tools = await aavailable_tools(user, self.pipeline.registry, self.pipeline.access)
         failures: Counter[str] = Counter()
@@ -160,6 +179,9 @@ class Engine:
                     f"Stopped after {run.max_steps} model turns without a final answer. "
                     "Ask again, perhaps more specifically."
                 ))
+            refused = await budgets.acheck(user)  # operations: daily token budget
+            if refused is not None:
+                return await self._fail(run, refused.code, refused.message)
             request = ChatRequest(model=model, messages=list(history),
                                   system=settings.ASSISTANT_SYSTEM_PROMPT, tools=tools)
             turn = await self._model_turn(run, provider, request)
@@ -197,7 +219,9 @@ class Engine:
         calls: dict[int, ToolCallFinished] = {}
         usage, finished = Usage(), Finished("stop")
         try:
-            async for event in provider.stream(request):
+            # Operations: times the turn, counts provider errors and tokens (assistant/metrics.py).
+            async for event in metrics.instrumented(provider.stream(request), provider=provider.name,
+                                                    profile=run.profile):
                 if isinstance(event, TextDelta):
                     text.append(event.text)
                     await self.emit({"type": "assistant.delta", "message_id": str(message_id),

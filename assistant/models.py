@@ -161,3 +161,66 @@ class RunToolCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call_id} in run {self.run_id}"
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def active(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A personal API token (docs/api.md): the secret is shown once and stored only hashed.
+
+    ``prefix`` is the token's first characters: not secret (too short to guess the rest
+    from), it names the token in lists and narrows the lookup to one row before the hash is
+    compared in constant time. Revoking keeps the row, so the list still says what existed.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, to recognise it later.")
+    prefix = models.CharField(max_length=16, db_index=True, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False,
+                                  help_text="SHA-256 of the secret, hex.")
+    read_only = models.BooleanField(default=False, help_text="May only read (GET), never act.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class UserBudget(models.Model):
+    """One user's own daily token cap, in place of ``TOKEN_BUDGET_DAILY`` (assistant/budgets.py)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="token_budget")
+    daily_tokens = models.PositiveBigIntegerField(
+        help_text="Input + output tokens this user may use per day (UTC); 0 means unlimited.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "user token budget"
+
+    def __str__(self) -> str:
+        limit = f"{self.daily_tokens:,} tokens/day" if self.daily_tokens else "unlimited"
+        return f"{self.user} ({limit})"
+
+
+class TokenUsage(Run):
+    """Runs seen as token spending: the admin's read-only usage report (admin_usage.py)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "token usage"
+        verbose_name_plural = "token usage"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any
+import itertools
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -20,7 +21,14 @@ from django.conf import settings
 from assistant.models import Conversation
 from assistant.rendering import render_markdown
 
+if TYPE_CHECKING:
+    from assistant.realtime_redis import RedisEventLog
+
 GROUP_PREFIX = "conv."
+# Seconds the engine pauses after a reply's first delta, so that it reaches the sockets
+# (a few loop turns through the channel layer and the server) before the rest of a burst
+# is parsed. Paid once per model turn.
+FIRST_DELTA_PAUSE = 0.001
 
 
 def group_name(conversation_id: Any) -> str:
@@ -49,16 +57,19 @@ class MemoryEventLog:
     async def since(self, conversation_id: str, seq: int) -> list[dict[str, Any]] | None:
         """Events after ``seq``, or ``None`` if some of them are no longer kept."""
         current = await self._current(conversation_id)
-        events = self._events.get(conversation_id)
         if seq > current:
             # The client saw events this log never issued: a restart during a run lost the
             # seqs stamped after the last stored one, and they will be issued again.
             return None
         if seq == current:
             return []
-        if not events or events[0]["seq"] > seq + 1:
+        # The kept events are consecutive and end at ``current``: take the last few from
+        # the right, without scanning a long conversation's whole log on every gap.
+        events = self._events.get(conversation_id)
+        missing = current - seq
+        if not events or len(events) < missing:
             return None
-        return [e for e in events if e["seq"] > seq]
+        return list(itertools.islice(reversed(events), missing))[::-1]
 
     async def last_seq(self, conversation_id: str) -> int:
         return await self._current(conversation_id)
@@ -83,13 +94,20 @@ async def _stored_seq(conversation_id: str) -> int:
     return value or 0
 
 
-_log: MemoryEventLog | None = None
+_log: MemoryEventLog | RedisEventLog | None = None
 
 
-def event_log() -> MemoryEventLog:
+def event_log() -> MemoryEventLog | RedisEventLog:
+    """This process's memory, or with REDIS_URL the log every process shares (production)."""
     global _log
     if _log is None:
-        _log = MemoryEventLog(limit=settings.REALTIME_REPLAY_EVENTS)
+        if settings.REDIS_URL:
+            from assistant.realtime_redis import RedisEventLog
+
+            _log = RedisEventLog(settings.REDIS_URL, limit=settings.REALTIME_REPLAY_EVENTS,
+                                 ttl=settings.REALTIME_REPLAY_TTL)
+        else:
+            _log = MemoryEventLog(limit=settings.REALTIME_REPLAY_EVENTS)
     return _log
 
 
@@ -103,6 +121,7 @@ class Publisher:
     loop turn is published at once (time to first token and a trickling model are
     unaffected), and further deltas of the same message in that turn are held and
     published as one when the loop turns over, or before any other event (order is kept).
+    Seqs are stamped when an event is published, so they stay consecutive.
     """
 
     def __init__(self, conversation_id: Any) -> None:
@@ -113,6 +132,7 @@ class Publisher:
         self._held_text: list[str] = []
         self._turn_busy = False
         self._flush: asyncio.Task[None] | None = None
+        self._replying: str | None = None
 
     async def __call__(self, event: dict[str, Any]) -> None:
         if event["type"] == "assistant.delta":
@@ -132,6 +152,11 @@ class Publisher:
             return
         await self._publish(event)
         self._start_turn()
+        if event["message_id"] != self._replying:
+            # A reply's first piece: let the sockets send it before the engine goes on
+            # parsing whatever else the provider had buffered (time to first token).
+            self._replying = event["message_id"]
+            await asyncio.sleep(FIRST_DELTA_PAUSE)
 
     def _start_turn(self) -> None:
         if not self._turn_busy:

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "assistant.middleware.RequestIdMiddleware",  # first: every log line of a request has its id
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -160,8 +161,9 @@ TOOLS_SENSITIVE_KEYS = env_list(
 )
 # Dotted path to the policy callable consulted before any tool runs; approvals plugs in here.
 TOOLS_GATE = env_str("TOOLS_GATE", "approvals.policy.gate")
-# Dotted path to ``(stage, record, **details)``, told of every ToolCall write (the audit trail).
-TOOLS_JOURNAL = env_str("TOOLS_JOURNAL", "approvals.hooks.observe")
+# Dotted paths to ``(stage, record, **details)`` observers, told in order of every ToolCall
+# write: the audit trail, then the metrics (comma-separated in the environment).
+TOOLS_JOURNAL = env_list("TOOLS_JOURNAL", ["approvals.hooks.observe", "assistant.metrics.observe_tool_call"])
 # TOOLS_ACCESS_POLICY, ``(user, tool) -> bool``: which tools a user may use (see Approvals below).
 TOOLS_THREADS = env_int("TOOLS_THREADS", 32, minimum=1)
 TOOLS_WORKSPACE_ROOT = Path(env_str("TOOLS_WORKSPACE_ROOT", str(VAR_DIR / "workspaces")))
@@ -211,12 +213,16 @@ ASSISTANT_SYSTEM_PROMPT = env_str(
     "tell the user instead. Never claim an action succeeded unless its tool result says so.",
 )
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# --- Operations: logs, metrics, token budgets (docs/operations.md) --------------------------
+from assistant.logging import log_format, log_level, logging_config  # noqa: E402
+
+LOG_FORMAT = log_format(DEBUG)  # json | text (default: text when DJANGO_DEBUG is on)
+LOG_LEVEL = log_level()
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+# Bearer token Prometheus sends to GET /metrics; unset, only signed-in staff may read it.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Input + output tokens a user may use per UTC day; 0 = unlimited (admin: per-user budgets).
+TOKEN_BUDGET_DAILY = env_int("TOKEN_BUDGET_DAILY", 0, minimum=0)
 
 # --- LLM providers (see docs/providers.md) -------------------------------------------------
 # Unset LLM_PROVIDER picks openai when OPENAI_API_KEY is set, else anthropic when
@@ -228,3 +234,78 @@ LLM_API_KEY_ENV = env_str("LLM_API_KEY_ENV")  # the NAME of the variable holding
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0, minimum=0.1)
 LLM_PROFILES = env_str("LLM_PROFILES")  # JSON: {"name": {"provider": ..., "model": ...}, ...}
+
+# --- Public API (docs/api.md) ----------------------------------------------------------------
+# django-ninja as an app only so /api/docs serves its Swagger UI from our static files (no CDN).
+INSTALLED_APPS = [*INSTALLED_APPS, "ninja"]
+
+# --- Production (docs/deploy.md) -------------------------------------------------------------
+# DATABASE_URL selects PostgreSQL (postgres://user:password@host:5432/name); unset keeps the
+# embedded SQLite database above. Persistent connections are off by default, as Django advises
+# under ASGI: a connection held by a thread that serves no request (the async ORM's, the tool
+# threads') is never recycled by Django's request signals. Put PgBouncer in front for reuse.
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    import dj_database_url
+
+    _sqlite_options = DATABASES["default"]["OPTIONS"]
+    DATABASES["default"] = dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0), conn_health_checks=True)
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = {**_sqlite_options, **DATABASES["default"].get("OPTIONS", {})}
+    else:  # a database that is down fails a request in seconds, not after the OS's TCP timeout
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1))
+
+# Celery redelivers a task when its worker dies (acks late, rejected on worker lost) and, with
+# Redis, when it stays unacknowledged longer than the visibility timeout, even if its worker
+# is alive and still running it. So the timeout must exceed the longest task: an approved tool
+# call (its timeout) plus the rest of the run it resumes (model turns). A worker looks for
+# tasks of dead workers every CELERY_RESTORE_INTERVAL seconds.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 60, minimum=1),
+    "unacked_restore_throttle": 1,
+}
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_CONCURRENCY", 2, minimum=1)
+# Beat expires stale approval requests as often as the embedded timer would (0 there: 30 s).
+CELERY_BEAT_SCHEDULE["expire-stale-approvals"]["schedule"] = APPROVALS_EXPIRY_CHECK_SECONDS or 30.0
+
+# A run left ``running`` by a process that stopped mid-run is closed as failed ("interrupted")
+# once untouched for this long: at start-up (``recover_runs --lease``) and every minute under
+# Celery beat. It must exceed the longest model turn or tool call, or a live run is taken.
+RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 600, minimum=30)
+CELERY_BEAT_SCHEDULE["recover-interrupted-runs"] = {
+    "task": "assistant.tasks.recover_interrupted_runs", "schedule": 60.0}
+
+# How long a conversation's events stay replayable in Redis after its last event (seconds).
+REALTIME_REPLAY_TTL = env_int("REALTIME_REPLAY_TTL", 3600, minimum=60)
+if REDIS_URL:
+    # channels-redis waits for messages with a 5 s BZPOPMIN, and redis-py 8 gives every socket
+    # a 5 s read timeout by default: an idle socket's receive loop then dies of a TimeoutError
+    # whenever the client's timer fires before the server's empty reply arrives.
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}]
+
+# Static files: WhiteNoise serves what ``collectstatic`` gathered into STATIC_ROOT (pre-compressed),
+# so Daphne needs no web server beside it; an async-capable subclass keeps requests on the event
+# loop (assistant/staticfiles.py). Without collectstatic (development) it finds nothing.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(STATIC_ROOT)))
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "assistant.staticfiles.AsyncWhiteNoiseMiddleware")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# DJANGO_HTTPS=true: served over HTTPS by a TLS-terminating proxy that sets X-Forwarded-Proto
+# (and strips it from clients). Cookies become Secure, plain HTTP is redirected (not the probes).
+DJANGO_HTTPS = env_bool("DJANGO_HTTPS", False)
+if DJANGO_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
-from assistant import views
+from assistant import metrics, views
 
 urlpatterns = [
     path("", views.conversation_list, name="conversation_list"),
@@ -12,6 +12,10 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", include("assistant.api.urls")),  # the public API (docs/api.md)
+    path("settings/tokens/", include("assistant.api.token_urls")),  # its personal tokens
+    path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus (docs/operations.md)
+    path("", include("assistant.health")),  # GET /health, GET /ready (docs/deploy.md)
 ]
 
 # Development only (DEBUG): lets plain `daphne` serve /static/ with no extra server.

@@ -14,6 +14,17 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_budget_snapshot():
+    """Per-user token caps are cached in-process (assistant.budgets); a database rolled back
+    or emptied between tests sends no signal, so no test may see the caps of the one before."""
+    from assistant import budgets
+
+    budgets.invalidate()
+    yield
+    budgets.invalidate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_tool_threads():
     """Give each test new tool worker threads.
 
@@ -26,6 +37,19 @@ def _fresh_tool_threads():
     from tools.execution import reset_executor
 
     reset_executor()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, which on PostgreSQL can only be dropped once nobody is
+    connected: end the sessions tool and ORM threads (and stopped servers) left open."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 
 @pytest.fixture

@@ -13,7 +13,11 @@ ALLOWED_HOSTS = ["localhost", "testserver", "127.0.0.1"]
 # A file, not SQLite's shared in-memory database: that one locks whole tables and fails
 # concurrent writers at once ("table is locked") instead of letting them queue as the real
 # database does, which concurrency tests (racing approvals, audit appends) need.
-DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+# With DATABASE_URL (PostgreSQL) the test database is the server's: pytest-django creates
+# test_<name> there, and processes started by tests reach it by that name.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 -- as after collectstatic: WhiteNoise finds its directory
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 APPROVALS_EXPIRY_CHECK_SECONDS = 0  # tests expire requests explicitly

@@ -38,6 +38,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+from tests.databases import shared_database_env
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest
 from tests.fakes.scripts import Step, error, text
 
@@ -59,6 +60,8 @@ PHONE = {"width": 375, "height": 740}
 
 
 def _use_file_database() -> None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return  # PostgreSQL (DATABASE_URL): its test database is shared as it is
     name = str(Path(settings.VAR_DIR) / "browser-tests.sqlite3")
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = name
     connections["default"].settings_dict.setdefault("TEST", {})["NAME"] = name
@@ -113,7 +116,7 @@ def _server_env(database: str, slow_llm: FakeLLMServer) -> dict[str, str]:
            if not k.startswith(("LLM_", "OPENAI_", "ANTHROPIC_")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update({
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "SQLITE_PATH": database,
+        **shared_database_env(),  # SQLITE_PATH, or DATABASE_URL naming the PostgreSQL test database
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LLM_PROFILES": json.dumps({"slow": {
             "provider": "openai_compatible", "model": "fake-slow", "base_url": slow_llm.openai_base_url,
@@ -142,7 +145,7 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -
 def live_app(django_db_setup: Any, slow_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[LiveServer]:
     database = connections["default"].settings_dict["NAME"]
-    if connections["default"].is_in_memory_db():
+    if connections["default"].vendor == "sqlite" and connections["default"].is_in_memory_db():
         raise RuntimeError("browser tests need a file test database; was tests/browser/conftest.py skipped?")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from assistant.budgets import BudgetExceeded
 from assistant.engine import Engine
 from assistant.models import Conversation, Run
 from assistant.store import RunInProgress
@@ -60,7 +61,7 @@ class Command(BaseCommand):
                 continue
             try:
                 run = async_to_sync(engine.send)(convo, account, text)
-            except RunInProgress as exc:
+            except (RunInProgress, BudgetExceeded) as exc:
                 raise CommandError(str(exc)) from None
             if run.status == Run.Status.WAITING:
                 self.stdout.write("[waiting for approval — decide it in the admin, then continue]")

@@ -1,27 +1,31 @@
-"""Close runs left ``running`` by a server that stopped mid-run (embedded, single process).
+"""Close runs left ``running`` by a server that stopped mid-run (see assistant/recovery.py).
 
-``make run`` calls this before starting the server: in the embedded default one process
-drives every run, so at start-up any run still marked running has nobody driving it and
-would block its conversation for good. Waiting runs are left alone: they resume when their
-approvals are decided. Do not run this while another server process is serving runs.
+``make run`` calls this before starting the embedded server: one process drives every run
+there, so at start-up any run still marked running has nobody driving it and would block
+its conversation for good. With several processes (production), ``--lease`` takes only
+runs untouched for ``RUN_LEASE_SECONDS``, which is safe while other servers serve; ``make
+run-prod`` does that, and Celery beat repeats it every minute. Waiting runs are left
+alone: they resume when their approvals are decided.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
 
-from assistant.models import Run
-from assistant.store import finish_run
+from assistant.recovery import close_interrupted_runs
 
 
 class Command(BaseCommand):
     help = "Mark runs left running by a stopped server as failed, so their conversations can go on."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--lease", action="store_true",
+            help="Only runs untouched for RUN_LEASE_SECONDS (safe while other processes serve runs).")
+
     def handle(self, *args: Any, **options: Any) -> None:
-        orphans = list(Run.objects.filter(status=Run.Status.RUNNING))
-        for run in orphans:
-            finish_run(run, Run.Status.FAILED, error_code="interrupted",
-                       error="The server stopped while this reply was being written. Ask again.")
-        self.stdout.write(f"{len(orphans)} interrupted run(s) closed.")
+        closed = close_interrupted_runs(settings.RUN_LEASE_SECONDS if options["lease"] else None)
+        self.stdout.write(f"{closed} interrupted run(s) closed.")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 
 from tools import Risk
 from tools.builtin.notes import TOOLS, create_note, delete_note, search_notes
@@ -92,7 +93,8 @@ async def test_search_folds_the_case_of_non_ascii_text(pipeline, user, other_use
     await _note(other_user, "über alles")
     res = await _call(pipeline, "search_notes", {"query": "über"}, user)
     assert [n["id"] for n in res.output] == [mine.pk]
-    assert not await Note.objects.filter(owner=user, text__icontains="über").aexists()
+    if connection.vendor == "sqlite":  # (PostgreSQL's ILIKE folds it; the tool does not rely on that)
+        assert not await Note.objects.filter(owner=user, text__icontains="über").aexists()
 
 
 async def test_search_treats_percent_and_underscore_literally(pipeline, user):

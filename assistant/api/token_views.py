@@ -1,0 +1,59 @@
+"""The page where a user makes, sees and revokes their personal API tokens (/settings/tokens/).
+
+A new token's secret is rendered in the response to the POST that made it and nowhere
+else: it is not stored (only its hash is), not put in the session, not redirected with.
+Reloading the list shows only each token's prefix.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from assistant import tokens
+from assistant.models import ApiToken
+
+MAX_ACTIVE_TOKENS = 50
+
+
+class NewTokenForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=ApiToken._meta.get_field("name").max_length, strip=True,
+                           help_text="What the token is for, e.g. “laptop script”.")
+    read_only = forms.BooleanField(label="Read-only (GET requests only)", required=False)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_list(request: HttpRequest) -> HttpResponse:
+    form = NewTokenForm(request.POST or None)
+    created = None
+    status = 200
+    if request.method == "POST":
+        if ApiToken.objects.active().filter(user=request.user).count() >= MAX_ACTIVE_TOKENS:
+            form.add_error(None, f"You already have {MAX_ACTIVE_TOKENS} active tokens; revoke one first.")
+        if form.is_valid():
+            created = tokens.create(request.user, form.cleaned_data["name"],
+                                    read_only=form.cleaned_data["read_only"])
+            form = NewTokenForm()
+        else:
+            status = 400
+    response = render(request, "assistant/tokens.html", {
+        "form": form, "created": created,
+        "tokens": ApiToken.objects.filter(user=request.user),
+    }, status=status)
+    response["Cache-Control"] = "no-store"  # the page may hold a secret
+    return response
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    if tokens.revoke(request.user, token_id):
+        messages.success(request, "Token revoked: it no longer works.")
+    else:
+        messages.error(request, "No such active token.")
+    return redirect("tokens:list")

@@ -1,0 +1,117 @@
+"""Runs a stopped process left running are closed — after a lease, so live ones never are."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.core.management import call_command
+from django.utils import timezone
+
+from assistant import realtime, recovery
+from assistant.consumers import ConversationConsumer
+from assistant.history import conversation_history
+from assistant.models import Conversation, Message, Run, RunToolCall
+from assistant.tasks import recover_interrupted_runs
+from tools.models import ToolCall
+
+LEASE = 600
+
+
+def make_run(user, *, age: float, status: str = Run.Status.RUNNING) -> Run:
+    convo = Conversation.objects.create(owner=user, profile="demo")
+    touched = timezone.now() - timedelta(seconds=age)
+    return Run.objects.create(conversation=convo, user=user, profile="demo", max_steps=8, status=status,
+                              created_at=touched, updated_at=touched)
+
+
+def cut_off_during_a_tool(run: Run) -> ToolCall:
+    """The run's last turn asked for a tool that was running when its process stopped."""
+    Message.objects.create(conversation=run.conversation, run=run, position=0, role="user", content="hi")
+    turn = Message.objects.create(
+        conversation=run.conversation, run=run, position=1, role="assistant",
+        tool_calls=[{"id": "c1", "name": "calculator", "arguments": '{"expression": "1+1"}'}])
+    record = ToolCall.objects.create(call_id="c1", user=run.user, username=run.user.username,
+                                     tool_name="calculator", status=ToolCall.Status.RUNNING,
+                                     arguments={"expression": "1+1"})
+    RunToolCall.objects.create(run=run, message=turn, call_id="c1", index=0, tool_call=record)
+    return record
+
+
+@pytest.mark.django_db
+def test_only_runs_untouched_for_the_lease_are_closed(user):
+    stale = make_run(user, age=LEASE + 5)
+    live = make_run(user, age=LEASE - 60)
+    waiting = make_run(user, age=LEASE * 10, status=Run.Status.WAITING)
+    assert recovery.close_interrupted_runs(LEASE) == 1
+    for run in (stale, live, waiting):
+        run.refresh_from_db()
+    assert (stale.status, stale.error_code) == (Run.Status.FAILED, "interrupted")
+    assert stale.finished_at is not None
+    assert live.status == Run.Status.RUNNING
+    assert waiting.status == Run.Status.WAITING
+
+
+@pytest.mark.django_db
+def test_without_a_lease_every_running_run_is_closed(user):
+    make_run(user, age=1)
+    assert recovery.close_interrupted_runs(None) == 1
+
+
+@pytest.mark.django_db
+def test_a_run_that_moved_on_since_it_was_read_is_not_taken(user):
+    run = make_run(user, age=LEASE + 5)
+    Run.objects.filter(pk=run.pk).update(updated_at=timezone.now())  # its driver took a step meanwhile
+    assert recovery.close_run(run) is False
+    run.refresh_from_db()
+    assert run.status == Run.Status.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_call_cut_off_mid_execution_is_failed_not_run_again_and_the_history_stays_valid(user):
+    run = make_run(user, age=LEASE + 5)
+    record = cut_off_during_a_tool(run)
+    assert recovery.close_interrupted_runs(LEASE) == 1
+    record.refresh_from_db()
+    assert record.status == ToolCall.Status.FAILED
+    assert "was not run again" in record.error["message"]
+    history = conversation_history(run.conversation_id)
+    assert [m.role for m in history] == ["user", "assistant", "tool"]
+    [result] = history[-1].tool_results
+    assert result.call_id == "c1" and result.is_error and "was not run again" in result.content
+
+
+@pytest.mark.django_db
+def test_recover_runs_with_a_lease_and_the_beat_task_take_only_stale_runs(user, settings):
+    settings.RUN_LEASE_SECONDS = LEASE
+    make_run(user, age=LEASE + 5)
+    make_run(user, age=5)
+    out = io.StringIO()
+    call_command("recover_runs", "--lease", stdout=out)
+    assert "1 interrupted run(s) closed." in out.getvalue()
+    make_run(user, age=LEASE + 5)
+    assert recover_interrupted_runs() == 1
+    assert Run.objects.filter(status=Run.Status.RUNNING).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_open_socket_is_told_that_the_run_ended(user, monkeypatch, settings):
+    monkeypatch.setattr(realtime, "_log", None)
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    run = await sync_to_async(make_run)(user, age=LEASE + 5)
+    path = f"/ws/conversations/{run.conversation_id}/"
+    socket = WebsocketCommunicator(ConversationConsumer.as_asgi(), path)
+    socket.scope["user"] = user
+    socket.scope["url_route"] = {"kwargs": {"conversation_id": run.conversation_id}}
+    assert (await socket.connect())[0]
+    assert await sync_to_async(recovery.close_interrupted_runs)(LEASE) == 1
+    error = json.loads(await socket.receive_from(timeout=5))
+    finished = json.loads(await socket.receive_from(timeout=5))
+    assert (error["type"], error["code"]) == ("error", "interrupted")
+    assert finished["type"] == "run.finished" and finished["run"]["status"] == "failed"
+    assert finished["run"]["error"]["code"] == "interrupted"
+    await socket.disconnect()
