@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from assistant import budgets, metrics, store
-from assistant.history import conversation_history, to_chat_message
+from assistant.history import history_and_next_position, to_chat_message
 from assistant.logging import log_context
 from assistant.models import Conversation, Message, Run
 from assistant.providers.base import (
@@ -172,7 +172,7 @@ class Engine:
         # Read once, then extended with exactly the rows this loop stores: the same history
         # a fresh read would give (the round-trip tests hold it to that), without a query
         # per turn.
-        history = await sync_to_async(conversation_history)(run.conversation_id)
+        history, run.next_position = await sync_to_async(history_and_next_position)(run.conversation_id)
         while True:
             if run.steps >= run.max_steps:
                 return await self._fail(run, "max_steps", (
@@ -189,17 +189,18 @@ class Engine:
                 return run
             message, calls = turn
             history.append(to_chat_message(message))
-            if not calls:
-                await sync_to_async(store.finish_run)(run, Run.Status.COMPLETED)
+            if not calls:  # the final answer: stored and the run completed in one transaction
                 await self.emit({"type": "assistant.message", "message": message_payload(message)})
                 await self.emit({"type": "run.finished", "run": run_payload(run)})
                 return run
-            results = await self._tool_round(run, user, message, calls)
+            results = await self._tool_round(run, user, calls)
+            links = [(r.call_id, i, r.record_id) for i, r in enumerate(results) if r.record_id is not None]
             if any(r.status in ("pending", "running") for r in results):
-                await sync_to_async(store.park_run)(run)
+                await sync_to_async(store.park_run)(run, message, links)
                 await self.emit({"type": "run.waiting", "run": run_payload(run)})
                 return run
-            tool_turn = await sync_to_async(store.save_tool_turn)(run, [tool_result_part(r) for r in results])
+            tool_turn = await sync_to_async(store.save_tool_turn)(
+                run, [tool_result_part(r) for r in results], links=(message, links))
             history.append(to_chat_message(tool_turn))
             if tool_turn.cancel_requested:  # a cancel from another process, seen between steps
                 raise asyncio.CancelledError
@@ -244,13 +245,12 @@ class Engine:
             run, message_id, content="".join(text),
             tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in ordered],
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            provider_message_id=finished.message_id or "",
+            provider_message_id=finished.message_id or "", completes_run=not ordered,
         )
         assert message is not None
         return message, ordered
 
-    async def _tool_round(self, run: Run, user: Any, message: Message,
-                          calls: list[ToolCallFinished]) -> list[ToolResult]:
+    async def _tool_round(self, run: Run, user: Any, calls: list[ToolCallFinished]) -> list[ToolResult]:
         for call in calls:
             await self.emit({"type": "tool.call", "tool_call": {
                 "id": call.id, "name": call.name, "arguments": call.arguments, "status": "running",
@@ -259,8 +259,6 @@ class Engine:
         requests = [ToolCallRequest(c.name, c.arguments, c.id, idempotency_key=f"run:{run.pk}:{c.id}")
                     for c in calls]
         results = await self.pipeline.call_many(requests, context)
-        links = [(r.call_id, i, r.record_id) for i, r in enumerate(results) if r.record_id is not None]
-        await sync_to_async(store.link_tool_calls)(run, message, links)
         for result in results:
             await self.emit({"type": "tool.result", "tool_call": result_payload(result)})
             if result.status == "pending":

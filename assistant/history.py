@@ -45,3 +45,9 @@ def build_history(messages: Iterable[Message]) -> list[ChatMessage]:
 
 def conversation_history(conversation_id: object) -> list[ChatMessage]:
     return build_history(Message.objects.filter(conversation_id=conversation_id).order_by("position"))
+
+
+def history_and_next_position(conversation_id: object) -> tuple[list[ChatMessage], int]:
+    """The history, and the position the next stored message takes (one query for both)."""
+    rows = list(Message.objects.filter(conversation_id=conversation_id).order_by("position"))
+    return build_history(rows), (rows[-1].position + 1 if rows else 0)

@@ -32,6 +32,20 @@ class Started:
     created: bool  # False when the client_id was seen before: nothing new was stored
 
 
+def take_position(run: Run) -> int:
+    """The next message position in the run's conversation.
+
+    Counted in memory once known — only one run of a conversation is ever active, so
+    nobody else appends meanwhile, and the unique (conversation, position) constraint
+    would refuse a mistake — otherwise read from the database.
+    """
+    position = getattr(run, "next_position", None)
+    if position is None:
+        position = _next_position(run.conversation_id)
+    run.next_position = position + 1
+    return position
+
+
 def _next_position(conversation_id: Any) -> int:
     last = Message.objects.filter(conversation_id=conversation_id).aggregate(m=Max("position"))["m"]
     return 0 if last is None else last + 1
@@ -54,7 +68,7 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
             run = Run.objects.create(conversation=conversation, user=user, profile=conversation.profile,
                                      max_steps=max_steps, created_at=now, updated_at=now)
             message = Message.objects.create(
-                conversation=conversation, run=run, position=_next_position(conversation.pk),
+                conversation=conversation, run=run, position=take_position(run),
                 role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
             )
             changes: dict[str, Any] = {"updated_at": now}
@@ -73,15 +87,16 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
 
 def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: list[dict[str, Any]],
                         input_tokens: int, output_tokens: int, provider_message_id: str = "",
-                        interrupted: bool = False) -> Message | None:
+                        interrupted: bool = False, completes_run: bool = False) -> Message | None:
     """Store one model turn and count it against the run. An interrupted turn with no text
-    is not stored at all: there is nothing the user or the model could use."""
+    is not stored at all: there is nothing the user or the model could use. A final answer
+    (``completes_run``) also completes the run, in the same transaction."""
     with transaction.atomic():
         message = None
         if content or tool_calls or not interrupted:
             message = Message.objects.create(
                 id=message_id, conversation_id=run.conversation_id, run=run,
-                position=_next_position(run.conversation_id), role=Message.Role.ASSISTANT,
+                position=take_position(run), role=Message.Role.ASSISTANT,
                 content=content, tool_calls=[] if interrupted else tool_calls,
                 status=Message.Status.INTERRUPTED if interrupted else Message.Status.COMPLETE,
                 input_tokens=input_tokens, output_tokens=output_tokens,
@@ -91,13 +106,23 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
         run.input_tokens += input_tokens
         run.output_tokens += output_tokens
         run.updated_at = timezone.now()
-        Run.objects.filter(pk=run.pk).update(steps=run.steps, input_tokens=run.input_tokens,
-                                             output_tokens=run.output_tokens, updated_at=run.updated_at)
+        changes: dict[str, Any] = {"steps": run.steps, "input_tokens": run.input_tokens,
+                                   "output_tokens": run.output_tokens, "updated_at": run.updated_at}
+        if completes_run:
+            changes.update(status=Run.Status.COMPLETED, finished_at=run.updated_at)
+        Run.objects.filter(pk=run.pk).update(**changes)
+        for key, value in changes.items():
+            setattr(run, key, value)
         return message
 
 
-def link_tool_calls(run: Run, message: Message, record_ids: list[tuple[str, int, int]]) -> None:
+Links = list[tuple[str, int, int]]
+
+
+def link_tool_calls(run: Run, message: Message, record_ids: Links) -> None:
     """``record_ids``: (call_id, index, ToolCall pk) for each call of the assistant turn."""
+    if not record_ids:
+        return
     RunToolCall.objects.bulk_create(
         [RunToolCall(run=run, message=message, call_id=call_id, index=index, tool_call_id=pk)
          for call_id, index, pk in record_ids],
@@ -105,12 +130,16 @@ def link_tool_calls(run: Run, message: Message, record_ids: list[tuple[str, int,
     )
 
 
-def save_tool_turn(run: Run, results: list[dict[str, Any]]) -> Message:
-    """Store a tool-results turn. The returned message carries ``cancel_requested``: whether
-    someone (perhaps another process) asked to cancel the run, read in the same transaction."""
+def save_tool_turn(run: Run, results: list[dict[str, Any]], *, links: tuple[Message, Links] | None = None,
+                   ) -> Message:
+    """Store a tool-results turn (and link the turn's calls to their records). The returned
+    message carries ``cancel_requested``: whether someone (perhaps another process) asked to
+    cancel the run, read in the same transaction."""
     with transaction.atomic():
+        if links is not None:
+            link_tool_calls(run, *links)
         message = Message.objects.create(
-            conversation_id=run.conversation_id, run=run, position=_next_position(run.conversation_id),
+            conversation_id=run.conversation_id, run=run, position=take_position(run),
             role=Message.Role.TOOL, tool_results=results,
         )
         message.cancel_requested = Run.objects.filter(pk=run.pk, cancel_requested=True).exists()
@@ -125,8 +154,11 @@ def finish_run(run: Run, status: str, *, error_code: str = "", error: str = "") 
     run.finished_at = run.updated_at = now
 
 
-def park_run(run: Run) -> bool:
-    return run.claim(Run.Status.RUNNING, Run.Status.WAITING)
+def park_run(run: Run, message: Message, links: Links) -> bool:
+    """Link the turn's calls to their records and wait: what resume reads, written together."""
+    with transaction.atomic():
+        link_tool_calls(run, message, links)
+        return run.claim(Run.Status.RUNNING, Run.Status.WAITING)
 
 
 def last_assistant_turn(run: Run) -> Message | None:
