@@ -64,6 +64,7 @@ run-prod: run-prod-env install
 
 # The whole suite against PostgreSQL + Redis, plus tests/prod (a real Celery worker and beat);
 # TOOLGATE_REQUIRE_PROD turns their skips into failures. `.ci/services start` provides both.
+test-prod: export DJANGO_DEBUG = false
 test-prod: test-prod-env install lint
 	TOOLGATE_REQUIRE_PROD=1 $(BIN)/python -m pytest
 

@@ -105,7 +105,7 @@ def event_log() -> MemoryEventLog | RedisEventLog:
             from assistant.realtime_redis import RedisEventLog
 
             _log = RedisEventLog(settings.REDIS_URL, limit=settings.REALTIME_REPLAY_EVENTS,
-                                 ttl=settings.REALTIME_REPLAY_TTL)
+                                 ttl=settings.REALTIME_REPLAY_TTL, connections=settings.REDIS_MAX_CONNECTIONS)
         else:
             _log = MemoryEventLog(limit=settings.REALTIME_REPLAY_EVENTS)
     return _log
@@ -133,6 +133,7 @@ class Publisher:
         self._turn_busy = False
         self._flush: asyncio.Task[None] | None = None
         self._replying: str | None = None
+        self._previous: asyncio.Future[None] | None = None  # the publish called before this one
 
     async def __call__(self, event: dict[str, Any]) -> None:
         if event["type"] == "assistant.delta":
@@ -178,14 +179,23 @@ class Publisher:
         self._start_turn()
 
     async def _publish(self, event: dict[str, Any]) -> None:
-        if event["type"] == "assistant.message":
-            message = event["message"]
-            event = {**event, "message": {**message, "html": render_markdown(message["content"])}}
-        stamped = await event_log().append(self.conversation_id, event)
-        if event["type"] in ("run.finished", "run.waiting"):
-            await sync_to_async(_store_seq)(self.conversation_id, stamped["seq"])
-        if self.layer is not None:
-            await self.layer.group_send(self.group, {"type": "conversation.event", "event": stamped})
+        # The log's append may suspend (Redis, in production): each publish waits for the one
+        # called before it (a flush of held deltas, say), so seqs follow the order of the calls.
+        previous, done = self._previous, asyncio.get_running_loop().create_future()
+        self._previous = done
+        try:
+            if previous is not None:
+                await previous
+            if event["type"] == "assistant.message":
+                message = event["message"]
+                event = {**event, "message": {**message, "html": render_markdown(message["content"])}}
+            stamped = await event_log().append(self.conversation_id, event)
+            if event["type"] in ("run.finished", "run.waiting"):
+                await sync_to_async(_store_seq)(self.conversation_id, stamped["seq"])
+            if self.layer is not None:
+                await self.layer.group_send(self.group, {"type": "conversation.event", "event": stamped})
+        finally:
+            done.set_result(None)
 
 
 def _store_seq(conversation_id: str, seq: int) -> None:

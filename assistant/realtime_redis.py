@@ -56,8 +56,8 @@ class RedisEventLog:
     """Same interface as :class:`assistant.realtime.MemoryEventLog`: ``append``, ``since``,
     ``last_seq``; usable from any event loop (a Celery task runs each on a new one)."""
 
-    def __init__(self, url: str, *, limit: int, ttl: int) -> None:
-        self.url, self.limit, self.ttl = url, limit, ttl
+    def __init__(self, url: str, *, limit: int, ttl: int, connections: int = 1000) -> None:
+        self.url, self.limit, self.ttl, self.connections = url, limit, ttl, connections
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any, Any]] = (
             weakref.WeakKeyDictionary())
 
@@ -67,7 +67,10 @@ class RedisEventLog:
         loop = asyncio.get_running_loop()
         found = self._clients.get(loop)
         if found is None:
-            client = redis.Redis.from_url(self.url)
+            # A burst beyond the pool waits for a connection instead of failing the event.
+            pool = redis.BlockingConnectionPool.from_url(self.url, max_connections=self.connections,
+                                                         timeout=30)
+            client = redis.Redis(connection_pool=pool)
             found = (client, client.register_script(_APPEND), client.register_script(_SINCE))
             self._clients[loop] = found
         return found

@@ -245,8 +245,8 @@ INSTALLED_APPS = [*INSTALLED_APPS, "ninja"]
 # --- Production (docs/deploy.md) -------------------------------------------------------------
 # DATABASE_URL selects PostgreSQL (postgres://user:password@host:5432/name); unset keeps the
 # embedded SQLite database above. Persistent connections are off by default, as Django advises
-# under ASGI: a connection held by a thread that serves no request (the async ORM's, the tool
-# threads') is never recycled by Django's request signals. Put PgBouncer in front for reuse.
+# under ASGI: each request's sync code runs in a thread of its own, so kept connections pile up
+# instead of being reused (docs/deploy.md). Reuse needs a pool: PgBouncer in front.
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     import dj_database_url
@@ -284,12 +284,16 @@ CELERY_BEAT_SCHEDULE["recover-interrupted-runs"] = {
 
 # How long a conversation's events stay replayable in Redis after its last event (seconds).
 REALTIME_REPLAY_TTL = env_int("REALTIME_REPLAY_TTL", 3600, minimum=60)
+# Connections to Redis a process may open per event loop (channel layer, event log). redis-py 8
+# caps a pool at 100 and then fails commands at once: 200 sockets connecting together did.
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10)
 if REDIS_URL:
     # channels-redis waits for messages with a 5 s BZPOPMIN, and redis-py 8 gives every socket
     # a 5 s read timeout by default: an idle socket's receive loop then dies of a TimeoutError
     # whenever the client's timer fires before the server's empty reply arrives.
     CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
-        {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}]
+        {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5,
+         "max_connections": REDIS_MAX_CONNECTIONS}]
 
 # Static files: WhiteNoise serves what ``collectstatic`` gathered into STATIC_ROOT (pre-compressed),
 # so Daphne needs no web server beside it; an async-capable subclass keeps requests on the event

@@ -145,8 +145,10 @@ def start_web(stack: Stack, count: int = 1) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(4096)
         port = listener.getsockname()[1]
+        profile = os.environ.get("BENCH_PROFILE_WEB")  # cProfile the first server into this file
+        wrapper = ["-m", "cProfile", "-o", profile] if profile and index == 0 else []
         process = _spawn(stack, f"web{index + 1}", [
-            sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "-v", "0",
+            sys.executable, *wrapper, "-m", "daphne", "--fd", str(listener.fileno()), "-v", "0",
             "assistant.asgi:application"], pass_fds=(listener.fileno(),))
         listener.close()
         _wait_until_ready(stack, f"http://127.0.0.1:{port}/health", process)

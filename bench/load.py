@@ -109,8 +109,14 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=60, help="words in each reply")
     parser.add_argument("--chunks", type=int, default=30, help="streamed pieces per reply")
     parser.add_argument("--pace-ms", type=float, default=20.0, help="delay between streamed pieces")
-    parser.add_argument("--mode", choices=_stack.MODES, default="production")
+    parser.add_argument("--mode", choices=_stack.MODES,
+                        help="default: production when DATABASE_URL and REDIS_URL are set, else embedded")
     args = parser.parse_args()
+    if args.mode is None:
+        args.mode = "production" if _stack.production_available() else "embedded"
+        if args.mode == "embedded":
+            print('production mode needs DATABASE_URL and REDIS_URL (eval "$(.ci/services start)"); '
+                  "running embedded mode\n")
 
     stack = _stack.configure(args.mode, BENCH_LLM_KEY="sk-bench")
     import django

@@ -4,6 +4,7 @@ import os
 import tempfile
 
 os.environ.setdefault("DJANGO_DEBUG", "false")
+os.environ.setdefault("LOG_FORMAT", "json")  # the production format, whatever DJANGO_DEBUG says
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret-" + "x" * 40)
 os.environ.setdefault("TOOLGATE_VAR_DIR", tempfile.mkdtemp(prefix="toolgate-tests-"))
 

@@ -96,6 +96,7 @@ def test_the_channel_layers_read_timeout_outlasts_its_blocking_receive(tmp_path)
     [host] = load(tmp_path, REDIS_URL="redis://cache.internal:6379/0")["layer_hosts"]
     assert host["address"] == "redis://cache.internal:6379/0"
     assert host["socket_timeout"] > 2 * RedisChannelLayer.brpop_timeout
+    assert host["max_connections"] >= 1000  # redis-py 8's default pool (100) fails a burst of sockets
 
 
 def test_whitenoise_comes_right_after_the_security_middleware(embedded):

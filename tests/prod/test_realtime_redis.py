@@ -116,3 +116,9 @@ def test_the_log_works_from_any_event_loop(convo):
         thread.join(30)
     publish()
     assert sorted(seqs) == [31, 32, 33, 34, 35]
+
+
+async def test_a_burst_of_appends_beyond_the_connection_pool_waits_instead_of_failing(convo):
+    log = RedisEventLog(os.environ["REDIS_URL"], limit=1000, ttl=600, connections=5)
+    stamped = await asyncio.gather(*(log.append(str(convo.pk), {"type": "tool.call"}) for _ in range(50)))
+    assert sorted(e["seq"] for e in stamped) == list(range(31, 81))
