@@ -74,10 +74,8 @@ m2m_changed.connect(invalidate, sender=ToolPolicy.allowed_groups.through,
                     dispatch_uid="approvals.invalidate.m2m")
 
 
-def can_use(user: Any, tool: Any) -> bool:
-    """``TOOLS_ACCESS_POLICY``: a disabled tool, or one limited to groups the user is not in,
-    is never offered to the model and never runs."""
-    snap = snapshot()
+def _access(snap: Snapshot, user: Any, tool: Any) -> bool | frozenset[int]:
+    """The decision if the policy alone settles it, else the groups the user must be in."""
     policy = snap.policies.get(tool.name)
     if policy is None:
         return True
@@ -88,24 +86,25 @@ def can_use(user: Any, tool: Any) -> bool:
         return True
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    return bool(allowed & set(user.groups.values_list("pk", flat=True)))
+    return allowed
+
+
+def can_use(user: Any, tool: Any) -> bool:
+    """``TOOLS_ACCESS_POLICY``: a disabled tool, or one limited to groups the user is not in,
+    is never offered to the model and never runs."""
+    access = _access(snapshot(), user, tool)
+    if isinstance(access, bool):
+        return access
+    return user.groups.filter(pk__in=access).exists()
 
 
 async def acan_use(user: Any, tool: Any) -> bool:
     """:func:`can_use` for async callers: the same decision without a thread hop, unless the
     tool is limited to groups (then the user's groups are read)."""
-    snap = await asnapshot()
-    policy = snap.policies.get(tool.name)
-    if policy is None:
-        return True
-    if not policy.enabled:
-        return False
-    allowed = snap.groups.get(tool.name) or frozenset()
-    if not allowed:
-        return True
-    if user is None or not getattr(user, "is_authenticated", False):
-        return False
-    return await user.groups.filter(pk__in=allowed).aexists()
+    access = _access(await asnapshot(), user, tool)
+    if isinstance(access, bool):
+        return access
+    return await user.groups.filter(pk__in=access).aexists()
 
 
 can_use.acall = acan_use  # type: ignore[attr-defined]  # see tools.gate.acan_use

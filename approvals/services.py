@@ -19,6 +19,7 @@ from django.utils import timezone
 from approvals import audit, dispatch, notify
 from approvals.models import ApprovalRequest
 from approvals.signals import call_settled
+from tools import records
 from tools.context import ToolContext
 from tools.models import ToolCall
 from tools.pipeline import Pipeline
@@ -98,7 +99,7 @@ async def carry_out(approval_id: int) -> None:
             context = ToolContext(user=request.requester, scope=record.scope or {})
             await pipeline.run_approved(record.pk, context, arguments=request.edited_arguments)
         elif record.status == ToolCall.Status.RUNNING:
-            await sync_to_async(_fail_interrupted)(record)
+            await sync_to_async(records.fail_interrupted)(record, "the worker")
     elif request.status in (ApprovalRequest.Status.DENIED, ApprovalRequest.Status.EXPIRED):
         if record.status == ToolCall.Status.PENDING:
             expired = request.status == ApprovalRequest.Status.EXPIRED
@@ -111,19 +112,6 @@ async def carry_out(approval_id: int) -> None:
         conversation_id=request.conversation_id, decision=request.status, reason=request.reason,
         approval_id=request.pk,
     )
-
-
-def _fail_interrupted(record: ToolCall) -> None:
-    from tools.errors import ErrorType, ToolError
-    from tools.journal import note
-
-    error = ToolError(ErrorType.EXECUTION_ERROR, (
-        f"the worker running {record.tool_name} stopped before it finished; it was not run again "
-        "because it may already have had its effect"), hint="Tell the user; they can ask again.")
-    with transaction.atomic():  # the record and its audit event commit together
-        if record.claim(ToolCall.Status.RUNNING, ToolCall.Status.FAILED, error=error.as_dict(),
-                        error_type=str(error.type), finished_at=timezone.now()):
-            note("finished", record)
 
 
 def _refuse_if_decided(request: ApprovalRequest) -> None:

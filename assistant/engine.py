@@ -281,15 +281,21 @@ class Engine:
 
     async def _cancelled(self, run: Run) -> None:
         """Close a cancelled run so the history stays valid for the next one."""
-        await sync_to_async(_close_open_calls)(run, self.pipeline)
+        await sync_to_async(answer_open_calls)(run, self.pipeline, reason="the run was cancelled",
+                                               rule="cancelled", process_gone=False)
         await sync_to_async(store.finish_run)(run, Run.Status.CANCELLED, error_code="cancelled",
                                               error="The run was cancelled.")
         await self.emit({"type": "run.finished", "run": run_payload(run)})
 
 
-def _close_open_calls(run: Run, pipeline: Pipeline) -> None:
-    """Give every unanswered tool call of the last turn a ``cancelled`` result."""
+def answer_open_calls(run: Run, pipeline: Pipeline, *, reason: str, rule: str, process_gone: bool) -> None:
+    """Give every unanswered tool call of the run's last turn a final result, so the history
+    stays valid for the next request: pending calls are denied with ``reason``; with
+    ``process_gone`` (the process driving the run died) calls left running are closed as
+    failed, never run again; anything else still open gets an error result saying why."""
     from asgiref.sync import async_to_sync
+
+    from tools import records as tool_records
 
     turn = store.last_assistant_turn(run)
     if turn is None or not turn.tool_calls or store.has_tool_turn_after(turn):
@@ -299,12 +305,16 @@ def _close_open_calls(run: Run, pipeline: Pipeline) -> None:
     for call in turn.tool_calls:
         record = records.get(call["id"])
         if record is not None and record.status == ToolCall.Status.PENDING:
-            async_to_sync(pipeline.deny_pending)(record.pk, "the run was cancelled", rule="cancelled")
+            async_to_sync(pipeline.deny_pending)(record.pk, reason, rule=rule)
+            record.refresh_from_db()
+        elif record is not None and record.status == ToolCall.Status.RUNNING and process_gone:
+            tool_records.fail_interrupted(record, "the server")
             record.refresh_from_db()
         if record is not None and record.is_terminal:
             results.append(tool_result_part(ToolResult.from_record(record)))
         else:
-            body = {"error": {"type": "denied", "message": "the run was cancelled before this call finished"}}
+            kind = "execution_error" if process_gone else "denied"
+            body = {"error": {"type": kind, "message": f"{reason} before this call finished"}}
             results.append({"call_id": call["id"], "name": call["name"], "content": json.dumps(body),
                             "is_error": True})
     store.save_tool_turn(run, results)

@@ -19,20 +19,16 @@ and tells any open socket that the run ended.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
-from assistant import store
-from assistant.engine import run_payload, tool_result_part
+from assistant.engine import answer_open_calls, run_payload
 from assistant.models import Run
 from assistant.realtime import Publisher
-from tools.errors import ErrorType, ToolError
-from tools.models import ToolCall
-from tools.pipeline import Pipeline, ToolResult
+from tools.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -59,47 +55,12 @@ def close_run(run: Run) -> bool:
     run.status, run.error_code, run.error, run.finished_at, run.updated_at = (
         Run.Status.FAILED, INTERRUPTED, RUN_MESSAGE, now, now)
     logger.warning("closed interrupted run %s of conversation %s", run.pk, run.conversation_id)
-    _answer_open_calls(run)
+    answer_open_calls(run, Pipeline(), reason="the server stopped", rule=INTERRUPTED, process_gone=True)
     try:
         async_to_sync(_announce)(run)
     except Exception:  # the run is closed either way; a page reload shows it
         logger.warning("could not tell the sockets of run %s", run.pk, exc_info=True)
     return True
-
-
-def _answer_open_calls(run: Run) -> None:
-    turn = store.last_assistant_turn(run)
-    if turn is None or not turn.tool_calls or store.has_tool_turn_after(turn):
-        return
-    records = {link.call_id: record for link, record in store.tool_records(turn)}
-    results = []
-    for call in turn.tool_calls:
-        record = records.get(call["id"])
-        if record is not None and record.status == ToolCall.Status.PENDING:
-            async_to_sync(Pipeline().deny_pending)(record.pk, "the run was interrupted", rule=INTERRUPTED)
-            record.refresh_from_db()
-        elif record is not None and record.status == ToolCall.Status.RUNNING:
-            _fail_running(record)
-            record.refresh_from_db()
-        if record is not None and record.is_terminal:
-            results.append(tool_result_part(ToolResult.from_record(record)))
-        else:
-            body = {"error": {"type": "execution_error",
-                              "message": "the server stopped before this call finished"}}
-            results.append({"call_id": call["id"], "name": call["name"], "content": json.dumps(body),
-                            "is_error": True})
-    store.save_tool_turn(run, results)
-
-
-def _fail_running(record: ToolCall) -> None:
-    from tools.journal import note
-
-    error = ToolError(ErrorType.EXECUTION_ERROR, (
-        f"the server running {record.tool_name} stopped before it finished; it was not run again "
-        "because it may already have had its effect"), hint="Tell the user; they can ask again.")
-    if record.claim(ToolCall.Status.RUNNING, ToolCall.Status.FAILED, error=error.as_dict(),
-                    error_type=str(error.type), finished_at=timezone.now()):
-        note("finished", record)
 
 
 async def _announce(run: Run) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from tools.context import ToolContext
 from tools.definition import Tool
-from tools.errors import ToolError
+from tools.errors import ErrorType, ToolError
 from tools.gate import GateDecision
 from tools.journal import note
 from tools.models import ToolCall
@@ -122,6 +122,20 @@ def settle_pending(record: ToolCall, status: str, error: ToolError, *, redact: R
         if settled:
             note("settled", record)
         return settled
+
+
+def fail_interrupted(record: ToolCall, who: str) -> bool:
+    """Close a call left ``running`` by a process that died (``who``: "the worker", "the
+    server"), as failed and never run again: it may already have had its effect."""
+    error = ToolError(ErrorType.EXECUTION_ERROR, (
+        f"{who} running {record.tool_name} stopped before it finished; it was not run again "
+        "because it may already have had its effect"), hint="Tell the user; they can ask again.")
+    with transaction.atomic():  # the record and its journal entries commit together
+        failed = record.claim(ToolCall.Status.RUNNING, ToolCall.Status.FAILED, error=error.as_dict(),
+                              error_type=str(error.type), finished_at=timezone.now())
+        if failed:
+            note("finished", record)
+        return failed
 
 
 def raw_text(raw: Any) -> str:
