@@ -90,14 +90,17 @@ class LiveServer:
 
 
 def _answer(request: RecordedRequest) -> Step:
-    """``echo: X`` is answered with X in one piece, ``fail: …`` with an HTTP 500, anything
-    else with the slow answer."""
+    """``echo: X`` is answered with X in one piece, ``fail: …`` with an HTTP 500, ``long: …``
+    with the slow answer five times over (~12 s: still running when a test stops it, however
+    loaded the machine), anything else with the slow answer."""
     messages = request.body.get("messages", []) if isinstance(request.body, dict) else []
     last = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
     if isinstance(last, str) and last.startswith("echo: "):
         return text(last.removeprefix("echo: "))
     if isinstance(last, str) and last.startswith("fail: "):
         return error(500)
+    if isinstance(last, str) and last.startswith("long: "):
+        return text(" ".join([SLOW_ANSWER] * 5), chunks=5 * SLOW_CHUNKS).delayed(between=SLOW_DELAY)
     return text(SLOW_ANSWER, chunks=SLOW_CHUNKS).delayed(between=SLOW_DELAY)
 
 

@@ -170,7 +170,7 @@ def test_the_stop_button_cancels_the_run(new_context, user):
     conversation = conversation_for(user, "slow")
     page = open_conversation(new_context(user), conversation)
 
-    send(page, "this will be stopped")
+    send(page, "long: this will be stopped")
     expect(page.locator(".msg-streaming")).to_contain_text("word2")
     page.get_by_role("button", name="Stop").click()
 
