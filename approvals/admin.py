@@ -22,10 +22,7 @@ from django.urls import path, reverse
 from approvals import audit, services
 from approvals.admin_audit import AuditEventAdmin  # noqa: F401  (registers the audit log admin)
 from approvals.models import ApprovalRequest, PolicyRule, ToolPolicy
-
-
-def pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+from tools.admin import ReadOnlyAdmin, pretty_json
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -50,7 +47,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(admin.ModelAdmin):
+class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "tool_name", "risk", "requester", "rule", "status", "expires_at",
                     "decided_by")
     list_filter = (StatusFilter, "tool_name", "risk")
@@ -59,14 +56,7 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
     change_list_template = "admin/approvals/approvalrequest/change_list.html"
     readonly_fields = [f.name for f in ApprovalRequest._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # decisions go through the decide view, never through a model form
+    # Read-only: decisions go through the decide view, never through a model form.
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Approvers need to see the queue they decide; ``view`` alone also suffices."""
@@ -92,8 +82,8 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
         edited = obj.edited_arguments
         context = {
             "request_obj": obj,
-            "arguments_pretty": pretty(obj.arguments),
-            "edited_pretty": pretty(edited) if edited is not None else None,
+            "arguments_pretty": pretty_json(obj.arguments),
+            "edited_pretty": pretty_json(edited) if edited is not None else None,
             "diff": _diff(obj.arguments, edited) if edited is not None else "",
             "can_decide": request.user.has_perm("approvals.decide") and obj.is_pending,
             "conversation": _conversation_context(obj),
@@ -127,8 +117,8 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
 
 
 def _diff(original: Any, edited: Any) -> str:
-    return "\n".join(difflib.unified_diff(pretty(original).splitlines(), pretty(edited).splitlines(),
-                                          "asked", "approved", lineterm=""))
+    asked, approved = pretty_json(original).splitlines(), pretty_json(edited).splitlines()
+    return "\n".join(difflib.unified_diff(asked, approved, "asked", "approved", lineterm=""))
 
 
 def _conversation_context(obj: ApprovalRequest, around: int = 6) -> list[dict[str, str]]:
@@ -138,7 +128,7 @@ def _conversation_context(obj: ApprovalRequest, around: int = 6) -> list[dict[st
     message_model = apps.get_model("assistant", "Message")
     rows = message_model.objects.filter(conversation_id=obj.conversation_id, created_at__lte=obj.created_at)
     latest = list(rows.order_by("-position")[:around])
-    return [{"role": m.role, "content": m.content or pretty(m.tool_calls or m.tool_results)}
+    return [{"role": m.role, "content": m.content or pretty_json(m.tool_calls or m.tool_results)}
             for m in reversed(latest)]
 
 

@@ -8,7 +8,6 @@ pretty-printed, always escaped.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +21,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from approvals.models import AuditEvent
+from tools.admin import ReadOnlyAdmin, pretty_html, pretty_json
 
 TIMELINE_URL = "admin:approvals_auditevent_timeline"
-
-
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
 @dataclass
@@ -77,7 +73,7 @@ class UserFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("seq", "created_at", "kind", "tool_name", "username", "actor", "outcome",
                     "conversation", "tool_call")
     list_display_links = ("seq", "kind")
@@ -92,18 +88,9 @@ class AuditEventAdmin(admin.ModelAdmin):
               "actor", "conversation", "pretty_data", "prev_hash", "hash")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description="data")
     def pretty_data(self, obj: AuditEvent) -> str:
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', pretty_json(obj.data))
+        return pretty_html(obj.data)
 
     @admin.display(description="conversation", ordering="conversation_id")
     def conversation(self, obj: AuditEvent) -> str:

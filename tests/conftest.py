@@ -53,6 +53,23 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+async def fresh_realtime(settings, monkeypatch):
+    """A fresh event log and channel layer (as after a restart), and no background run or
+    post-decision work left behind when the test ends."""
+    import asyncio
+
+    from approvals import dispatch
+    from assistant import chat, realtime
+
+    monkeypatch.setattr(realtime, "_log", None)
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer",
+                                           "CONFIG": {"capacity": 5000}}}
+    yield
+    await asyncio.wait_for(dispatch.wait_idle(), 20)
+    await asyncio.wait_for(chat.wait_idle(), 20)
+
+
+@pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice-123")
 

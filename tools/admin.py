@@ -17,15 +17,38 @@ from django.utils.html import format_html
 from tools.models import Note, ToolCall
 
 
-def _pretty(value: Any) -> str:
+def pretty_json(value: Any, *, sort_keys: bool = True) -> str:
+    """JSON as people read it; the admin escapes it when it is shown."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=sort_keys, default=str)
+
+
+def pretty_html(value: Any, *, sort_keys: bool = True) -> str:
     if value is None:
         return "—"
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
-    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+                       pretty_json(value, sort_keys=sort_keys))
+
+
+def _pretty(value: Any) -> str:
+    return pretty_html(value, sort_keys=False)  # a tool's own key order is part of its result
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that are evidence (tool calls, audit events, approval requests): nobody,
+    not even a superuser, adds, changes or deletes them through the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(ToolCall)
-class ToolCallAdmin(admin.ModelAdmin):
+class ToolCallAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "tool_name", "username", "status", "error_type", "duration_ms")
     list_filter = ("status", "tool_name", "risk", "created_at")
     search_fields = ("tool_name", "call_id", "username")
@@ -38,15 +61,6 @@ class ToolCallAdmin(admin.ModelAdmin):
         "pretty_scope", "idempotency_key", "created_at", "started_at", "finished_at", "duration_ms",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="arguments")
     def pretty_arguments(self, obj: ToolCall) -> str:

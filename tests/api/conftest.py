@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.test import AsyncClient
 
-from approvals import dispatch
-from assistant import chat, realtime, tokens
+from assistant import tokens
 
 
 @pytest.fixture(autouse=True)
-async def _fresh_realtime(settings, monkeypatch):
-    """A fresh event log and channel layer per test; no background run left behind."""
-    monkeypatch.setattr(realtime, "_log", None)
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer",
-                                           "CONFIG": {"capacity": 5000}}}
-    yield
-    await asyncio.wait_for(dispatch.wait_idle(), 20)
-    await asyncio.wait_for(chat.wait_idle(), 20)
+def _fresh_realtime(fresh_realtime):
+    """Every test here starts from a fresh event log and channel layer (tests/conftest.py)."""
 
 
 class Bearer(AsyncClient):
