@@ -172,7 +172,9 @@ class Engine:
         # Read once, then extended with exactly the rows this loop stores: the same history
         # a fresh read would give (the round-trip tests hold it to that), without a query
         # per turn.
-        history, run.next_position = await sync_to_async(history_and_next_position)(run.conversation_id)
+        history = getattr(run, "history", None)
+        if history is None:  # a resumed run, or one started elsewhere
+            history, run.next_position = await sync_to_async(history_and_next_position)(run.conversation_id)
         while True:
             if run.steps >= run.max_steps:
                 return await self._fail(run, "max_steps", (

@@ -13,7 +13,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from assistant.history import build_history
 from assistant.models import Conversation, Message, Run, RunToolCall
+from tools import rows
 from tools.models import ToolCall
 
 
@@ -65,18 +67,23 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
             if active is not None:
                 raise RunInProgress(active)
             now = timezone.now()
-            run = Run.objects.create(conversation=conversation, user=user, profile=conversation.profile,
-                                     max_steps=max_steps, created_at=now, updated_at=now)
-            message = Message.objects.create(
+            run = rows.insert(Run(conversation=conversation, user=user, profile=conversation.profile,
+                                  max_steps=max_steps, created_at=now, updated_at=now))
+            # The history the run starts from, read in the transaction that appends to it:
+            # the loop extends it with exactly the rows it stores, never reading it again.
+            stored = list(Message.objects.filter(conversation=conversation).order_by("position"))
+            run.next_position = stored[-1].position + 1 if stored else 0
+            message = rows.insert(Message(
                 conversation=conversation, run=run, position=take_position(run),
                 role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
-            )
+            ))
             changes: dict[str, Any] = {"updated_at": now}
             if not conversation.title:
                 changes["title"] = Conversation.title_from(text)
-            Conversation.objects.filter(pk=conversation.pk).update(**changes)
+            rows.update(Conversation, conversation.pk, **changes)
             for key, value in changes.items():
                 setattr(conversation, key, value)
+            run.history = build_history([*stored, message])
             return Started(run, message, True)
     except IntegrityError:
         if client_id is None:
@@ -94,14 +101,14 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
     with transaction.atomic():
         message = None
         if content or tool_calls or not interrupted:
-            message = Message.objects.create(
+            message = rows.insert(Message(
                 id=message_id, conversation_id=run.conversation_id, run=run,
                 position=take_position(run), role=Message.Role.ASSISTANT,
                 content=content, tool_calls=[] if interrupted else tool_calls,
                 status=Message.Status.INTERRUPTED if interrupted else Message.Status.COMPLETE,
                 input_tokens=input_tokens, output_tokens=output_tokens,
                 provider_message_id=provider_message_id or "",
-            )
+            ))
         run.steps += 1
         run.input_tokens += input_tokens
         run.output_tokens += output_tokens
@@ -110,7 +117,7 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
                                    "output_tokens": run.output_tokens, "updated_at": run.updated_at}
         if completes_run:
             changes.update(status=Run.Status.COMPLETED, finished_at=run.updated_at)
-        Run.objects.filter(pk=run.pk).update(**changes)
+        rows.update(Run, run.pk, **changes)
         for key, value in changes.items():
             setattr(run, key, value)
         return message
@@ -138,10 +145,10 @@ def save_tool_turn(run: Run, results: list[dict[str, Any]], *, links: tuple[Mess
     with transaction.atomic():
         if links is not None:
             link_tool_calls(run, *links)
-        message = Message.objects.create(
+        message = rows.insert(Message(
             conversation_id=run.conversation_id, run=run, position=take_position(run),
             role=Message.Role.TOOL, tool_results=results,
-        )
+        ))
         message.cancel_requested = Run.objects.filter(pk=run.pk, cancel_requested=True).exists()
         return message
 

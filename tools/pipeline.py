@@ -235,10 +235,6 @@ class Pipeline:
 
     async def _call(self, request: ToolCallRequest, ctx: ToolContext, start: float) -> ToolResult:
         key = records.scoped_key(request.idempotency_key, ctx) if self.record else None
-        if key is not None:
-            replayed = await self._replay(key, request, ctx)
-            if replayed is not None:
-                return replayed
         try:
             tool, prepared, decision = await self._prepare(request, ctx)
         except _Stop as stop:

@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tools import rows
 from tools.context import ToolContext
 from tools.definition import Tool
 from tools.errors import ErrorType, ToolError
@@ -73,9 +74,12 @@ async def open_record(*, tool: Tool | None, name: str, raw: Any, ctx: ToolContex
         raise
 
 
-def _create(fields: dict[str, Any]) -> ToolCall:
+def _create(fields: dict[str, Any]) -> ToolCall | None:
     with transaction.atomic():
-        record = ToolCall.objects.create(**fields)
+        key = fields["idempotency_key"]
+        if key and ToolCall.objects.filter(idempotency_key=key).exists():
+            return None
+        record = rows.insert(ToolCall(**fields))
         note("opened", record)
         return record
 
@@ -95,7 +99,7 @@ def finish(record: ToolCall, status: str, *, redact: Redactor, duration_ms: floa
         "duration_ms": duration_ms,
     }
     with transaction.atomic():
-        ToolCall.objects.filter(pk=record.pk).update(**changes)
+        rows.update(ToolCall, record.pk, **changes)
         for key, value in changes.items():
             setattr(record, key, value)
         note("finished", record)

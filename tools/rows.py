@@ -1,0 +1,92 @@
+"""Plain-SQL INSERT and UPDATE for the writes on every chat turn's critical path.
+
+The ORM's ``create()`` and ``update()`` compile their statement afresh on each call, which
+costs several times what SQLite then spends running it (``bench/engine.py``). These
+helpers build each statement's text once per model and column set, and adapt every value
+with the field's own ``pre_save``/``get_db_prep_save``, so a row is stored exactly as the
+ORM would store it. Like ``bulk_create()`` and ``QuerySet.update()``, they send no model
+signals. Only identifiers taken from the models' own metadata are formatted into SQL;
+every value is a parameter.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, TypeVar
+
+from django.db import connections, models, router
+
+M = TypeVar("M", bound=models.Model)
+
+
+def insert(obj: M, *, using: str | None = None) -> M:
+    """INSERT ``obj`` as a new row and return it, with its automatic primary key set.
+
+    Field defaults and ``auto_now_add`` are applied as ``Model.save()`` applies them.
+    """
+    model = type(obj)
+    alias = using or router.db_for_write(model)
+    connection = connections[alias]
+    meta = model._meta
+    auto = meta.auto_field is not None and obj.pk is None
+    sql, fields, returning = _insert_statement(model, alias, auto)
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if auto:
+            obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    obj._state.adding = False
+    obj._state.db = alias
+    return obj
+
+
+def update(model: type[models.Model], pk: Any, *, using: str | None = None, **changes: Any) -> int:
+    """``UPDATE model SET <changes> WHERE pk = <pk>``; the number of rows changed (0 or 1).
+
+    ``changes`` name concrete fields (``run_id`` or ``run`` for a foreign key, given as the
+    key's value) and hold plain values: expressions such as ``F()`` belong in the ORM.
+    """
+    alias = using or router.db_for_write(model)
+    connection = connections[alias]
+    sql, fields = _update_statement(model, alias, tuple(changes))
+    values = []
+    for field, value in zip(fields, changes.values(), strict=True):
+        if hasattr(value, "resolve_expression"):
+            raise TypeError(f"rows.update() takes plain values; {field.name}={value!r} is an expression")
+        values.append(field.get_db_prep_save(value, connection))
+    values.append(model._meta.pk.get_db_prep_save(pk, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.rowcount
+
+
+@cache
+def _insert_statement(model: type[models.Model], alias: str,
+                      auto: bool) -> tuple[str, list[models.Field[Any, Any]], bool]:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not (auto and f is meta.auto_field)]
+    returning = auto and connection.features.can_return_columns_from_insert
+    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    if returning:
+        sql += f" RETURNING {quote(meta.pk.column)}"
+    return sql, fields, returning
+
+
+@cache
+def _update_statement(model: type[models.Model], alias: str,
+                      names: tuple[str, ...]) -> tuple[str, list[models.Field[Any, Any]]]:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields = []
+    for name in names:
+        field = meta.get_field(name)
+        if not getattr(field, "concrete", False) or field.many_to_many or field.one_to_many:
+            raise ValueError(f"{meta.label}.{name} is not a column that rows.update() can set")
+        fields.append(field)
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    return sql, fields
