@@ -81,8 +81,16 @@ class Run(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    ACTIVE = (Status.RUNNING, Status.WAITING)
+
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # At most one run per conversation is running or waiting: the database refuses a
+            # second one even when two messages race, and starting a run needs no lookup.
+            models.UniqueConstraint(fields=["conversation"], name="run_one_active_per_conversation",
+                                    condition=models.Q(status__in=["running", "waiting"])),
+        ]
 
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.status})"

@@ -56,22 +56,19 @@ def _next_position(conversation_id: Any) -> int:
 def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: int,
               client_id: Any = None) -> Started:
     """Store the user's message and open a run for it, or return the earlier one for a
-    repeated ``client_id``. Refuses while another run of the conversation is active."""
+    repeated ``client_id``. Refuses while another run of the conversation is active.
+
+    Both refusals are the database's own (unique indexes on a conversation's active run
+    and on its messages' client ids), so concurrent requests cannot slip past a check.
+    """
     try:
         with transaction.atomic():
-            if client_id is not None:
-                earlier = Message.objects.filter(conversation=conversation, client_id=client_id).first()
-                if earlier is not None:
-                    return Started(earlier.run, earlier, False)  # type: ignore[arg-type]
-            active = conversation.runs.filter(status__in=[Run.Status.RUNNING, Run.Status.WAITING]).first()
-            if active is not None:
-                raise RunInProgress(active)
             now = timezone.now()
             run = rows.insert(Run(conversation=conversation, user=user, profile=conversation.profile,
                                   max_steps=max_steps, created_at=now, updated_at=now))
             # The history the run starts from, read in the transaction that appends to it:
             # the loop extends it with exactly the rows it stores, never reading it again.
-            stored = list(Message.objects.filter(conversation=conversation).order_by("position"))
+            stored = rows.fetch(Message, conversation_id=conversation.pk, order_by="position")
             run.next_position = stored[-1].position + 1 if stored else 0
             message = rows.insert(Message(
                 conversation=conversation, run=run, position=take_position(run),
@@ -86,10 +83,16 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
             run.history = build_history([*stored, message])
             return Started(run, message, True)
     except IntegrityError:
-        if client_id is None:
-            raise
-        earlier = Message.objects.get(conversation=conversation, client_id=client_id)
-        return Started(earlier.run, earlier, False)  # type: ignore[arg-type]
+        earlier = None
+        if client_id is not None:
+            earlier = Message.objects.select_related("run").filter(conversation=conversation,
+                                                                   client_id=client_id).first()
+        if earlier is not None:
+            return Started(earlier.run, earlier, False)  # type: ignore[arg-type]
+        active = conversation.runs.filter(status__in=Run.ACTIVE).first()
+        if active is not None:
+            raise RunInProgress(active) from None
+        raise
 
 
 def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: list[dict[str, Any]],

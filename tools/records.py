@@ -74,12 +74,9 @@ async def open_record(*, tool: Tool | None, name: str, raw: Any, ctx: ToolContex
         raise
 
 
-def _create(fields: dict[str, Any]) -> ToolCall | None:
+def _create(fields: dict[str, Any]) -> ToolCall:
     with transaction.atomic():
-        key = fields["idempotency_key"]
-        if key and ToolCall.objects.filter(idempotency_key=key).exists():
-            return None
-        record = rows.insert(ToolCall(**fields))
+        record = rows.insert(ToolCall(**fields))  # a taken idempotency key: IntegrityError
         note("opened", record)
         return record
 

@@ -1,12 +1,12 @@
-"""Plain-SQL INSERT and UPDATE for the writes on every chat turn's critical path.
+"""Plain-SQL INSERT, UPDATE and SELECT for the statements on every chat turn's critical path.
 
 The ORM's ``create()`` and ``update()`` compile their statement afresh on each call, which
 costs several times what SQLite then spends running it (``bench/engine.py``). These
 helpers build each statement's text once per model and column set, and adapt every value
 with the field's own ``pre_save``/``get_db_prep_save``, so a row is stored exactly as the
-ORM would store it. Like ``bulk_create()`` and ``QuerySet.update()``, they send no model
-signals. Only identifiers taken from the models' own metadata are formatted into SQL;
-every value is a parameter.
+ORM would store it (and read back as a QuerySet reads it). Like ``bulk_create()`` and
+``QuerySet.update()``, they send no model signals. Only identifiers taken from the models'
+own metadata are formatted into SQL; every value is a parameter.
 """
 
 from __future__ import annotations
@@ -60,6 +60,40 @@ def update(model: type[models.Model], pk: Any, *, using: str | None = None, **ch
         return cursor.rowcount
 
 
+def fetch(model: type[M], *, order_by: str | None = None, using: str | None = None, **equals: Any) -> list[M]:
+    """The rows whose columns equal ``equals`` (``conversation_id=…``), ordered by one column.
+
+    Through ``Manager.raw()``, so values come back converted exactly as a QuerySet's do.
+    """
+    alias = using or router.db_for_read(model)
+    connection = connections[alias]
+    sql, fields = _select_statement(model, alias, tuple(equals), order_by)
+    params = [field.get_db_prep_value(value, connection) for field, value in zip(fields, equals.values(),
+                                                                                strict=True)]
+    return list(model._default_manager.using(alias).raw(sql, params))
+
+
+@cache
+def _select_statement(model: type[models.Model], alias: str, names: tuple[str, ...],
+                      order_by: str | None) -> tuple[str, list[models.Field[Any, Any]]]:
+    quote = connections[alias].ops.quote_name
+    meta = model._meta
+    fields = [_column(meta, name) for name in names]
+    columns = ", ".join(quote(f.column) for f in meta.concrete_fields)
+    where = " AND ".join(f"{quote(f.column)} = %s" for f in fields) or "1 = 1"
+    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {where}"  # noqa: S608
+    if order_by:
+        sql += f" ORDER BY {quote(_column(meta, order_by).column)}"
+    return sql, fields
+
+
+def _column(meta: Any, name: str) -> models.Field[Any, Any]:
+    field = meta.get_field(name)
+    if not getattr(field, "concrete", False) or field.many_to_many or field.one_to_many:
+        raise ValueError(f"{meta.label}.{name} is not a column")
+    return field
+
+
 @cache
 def _insert_statement(model: type[models.Model], alias: str,
                       auto: bool) -> tuple[str, list[models.Field[Any, Any]], bool]:
@@ -81,12 +115,7 @@ def _update_statement(model: type[models.Model], alias: str,
     connection = connections[alias]
     quote = connection.ops.quote_name
     meta = model._meta
-    fields = []
-    for name in names:
-        field = meta.get_field(name)
-        if not getattr(field, "concrete", False) or field.many_to_many or field.one_to_many:
-            raise ValueError(f"{meta.label}.{name} is not a column that rows.update() can set")
-        fields.append(field)
+    fields = [_column(meta, name) for name in names]
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
     return sql, fields

@@ -48,9 +48,9 @@ def test_someone_elses_conversation_cannot_be_continued(monkeypatch, user, other
 def test_recover_runs_closes_runs_left_running_and_leaves_waiting_ones(user):
     from assistant.models import Run
 
-    convo = Conversation.objects.create(owner=user, profile="demo")
+    convo, other = (Conversation.objects.create(owner=user, profile="demo") for _ in range(2))
     stuck = Run.objects.create(conversation=convo, user=user, profile="demo", max_steps=8)
-    waiting = Run.objects.create(conversation=convo, user=user, profile="demo", max_steps=8, status="waiting")
+    waiting = Run.objects.create(conversation=other, user=user, profile="demo", max_steps=8, status="waiting")
     out = io.StringIO()
     call_command("recover_runs", stdout=out)
     stuck.refresh_from_db()

@@ -50,11 +50,13 @@ def test_insert_obeys_the_database_constraints():
 def test_update_changes_only_the_named_row_and_columns():
     owner = get_user_model().objects.create(username="ada")
     convo = Conversation.objects.create(owner=owner, profile="demo")
-    runs = [Run.objects.create(conversation=convo, user=owner, profile="demo", max_steps=8) for _ in range(2)]
+    runs = [Run.objects.create(conversation=convo, user=owner, profile="demo", max_steps=8, status=status)
+            for status in (Run.Status.RUNNING, Run.Status.FAILED)]
     later = timezone.now() + timedelta(minutes=5)
     assert rows.update(Run, runs[0].pk, steps=3, status=Run.Status.COMPLETED, finished_at=later) == 1
     changed, untouched = Run.objects.get(pk=runs[0].pk), Run.objects.get(pk=runs[1].pk)
     assert (changed.steps, changed.status, changed.finished_at) == (3, "completed", later)
+    assert changed.error == ""
     assert changed.profile == "demo" and changed.updated_at == runs[0].updated_at
     assert _fields(untouched) == _fields(runs[1])
 
@@ -81,3 +83,17 @@ def test_update_refuses_expressions_and_names_that_are_not_columns():
         rows.update(Run, 1, steps=F("steps"))
     with pytest.raises(ValueError, match=r"assistant\.Conversation\.messages is not a column"):
         rows.update(Conversation, 1, messages=[])
+
+
+def test_fetch_reads_matching_rows_in_order_converted_like_a_queryset():
+    owner = get_user_model().objects.create(username="ada")
+    convo, other = (Conversation.objects.create(owner=owner, profile="demo") for _ in range(2))
+    for position in (2, 0, 1):
+        Message.objects.create(conversation=convo, position=position, role="assistant", content=str(position),
+                               tool_calls=[{"id": f"c{position}"}])
+    Message.objects.create(conversation=other, position=0, role="user", content="elsewhere")
+    fetched = rows.fetch(Message, conversation_id=convo.pk, order_by="position")
+    expected = list(Message.objects.filter(conversation=convo).order_by("position"))
+    assert [_fields(m) for m in fetched] == [_fields(m) for m in expected]
+    assert [m.content for m in fetched] == ["0", "1", "2"] and fetched[0].tool_calls == [{"id": "c0"}]
+    assert rows.fetch(Message, conversation_id=uuid.uuid4()) == []
