@@ -195,6 +195,8 @@ class Engine:
                 await self.emit({"type": "assistant.message", "message": message_payload(message)})
                 await self.emit({"type": "run.finished", "run": run_payload(run)})
                 return run
+            if message.cancel_requested:  # by another process while the model spoke: run no tools
+                raise asyncio.CancelledError
             results = await self._tool_round(run, user, calls)
             links = [(r.call_id, i, r.record_id) for i, r in enumerate(results) if r.record_id is not None]
             if any(r.status in ("pending", "running") for r in results):

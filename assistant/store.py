@@ -100,7 +100,9 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
                         interrupted: bool = False, completes_run: bool = False) -> Message | None:
     """Store one model turn and count it against the run. An interrupted turn with no text
     is not stored at all: there is nothing the user or the model could use. A final answer
-    (``completes_run``) also completes the run, in the same transaction."""
+    (``completes_run``) also completes the run, in the same transaction. The returned
+    message carries ``cancel_requested``, read in the same statement: whether someone
+    (perhaps another process) asked to cancel the run, so its tool calls must not run."""
     with transaction.atomic():
         message = None
         if content or tool_calls or not interrupted:
@@ -120,9 +122,11 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
                                    "output_tokens": run.output_tokens, "updated_at": run.updated_at}
         if completes_run:
             changes.update(status=Run.Status.COMPLETED, finished_at=run.updated_at)
-        rows.update(Run, run.pk, **changes)
+        (cancel_requested,) = rows.update(Run, run.pk, returning=("cancel_requested",), **changes)
         for key, value in changes.items():
             setattr(run, key, value)
+        if message is not None:
+            message.cancel_requested = bool(cancel_requested)
         return message
 
 

@@ -364,6 +364,22 @@ async def test_a_cancel_requested_by_another_process_stops_the_run_between_steps
     fake.script_openai(tool_calls(call("add", {"a": 1, "b": 1}, id="x1")))
     convo = await new_conversation(user)
     run = await make_engine(calls, gate=cancel_from_elsewhere).send(convo, user, "add")
-    assert run.status == Run.Status.CANCELLED
+    assert run.status == Run.Status.CANCELLED and calls.counts == {"add": 1}
     assert len(fake.requests) == 1  # no further model turn after the cancel was seen
     assert [m.role for m in await messages_of(convo)] == ["user", "assistant", "tool"]
+
+
+async def test_a_cancel_requested_while_the_model_speaks_stops_the_run_before_its_tools_run(
+        fake, user, calls):
+    convo = await new_conversation(user)
+    fake.script_openai(tool_calls(call("add", {"a": 1, "b": 1}, id="x1")).delayed(first=0.3))
+    sending = asyncio.ensure_future(make_engine(calls).send(convo, user, "add"))
+    # The model is thinking (the server's thread records the request): another process asks to cancel.
+    while not fake.requests:  # noqa: ASYNC110 - a list filled by another thread, no event to await
+        await asyncio.sleep(0.01)
+    await Run.objects.filter(conversation=convo).aupdate(cancel_requested=True)
+    run = await sending
+    assert run.status == Run.Status.CANCELLED and calls.counts == {}
+    stored = await messages_of(convo)
+    assert [m.role for m in stored] == ["user", "assistant", "tool"]
+    assert json.loads(stored[2].tool_results[0]["content"])["error"]["type"] == "denied"

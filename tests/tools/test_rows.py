@@ -97,3 +97,13 @@ def test_fetch_reads_matching_rows_in_order_converted_like_a_queryset():
     assert [_fields(m) for m in fetched] == [_fields(m) for m in expected]
     assert [m.content for m in fetched] == ["0", "1", "2"] and fetched[0].tool_calls == [{"id": "c0"}]
     assert rows.fetch(Message, conversation_id=uuid.uuid4()) == []
+
+
+def test_update_can_return_columns_of_the_changed_row_in_the_same_statement():
+    owner = get_user_model().objects.create(username="ada")
+    convo = Conversation.objects.create(owner=owner, profile="demo")
+    run = Run.objects.create(conversation=convo, user=owner, profile="demo", max_steps=8,
+                             cancel_requested=True)
+    returned = rows.update(Run, run.pk, steps=2, returning=("cancel_requested", "max_steps"))
+    assert (bool(returned[0]), returned[1]) == (True, 8)  # SQLite: booleans are 1 or 0
+    assert rows.update(Run, uuid.uuid4(), steps=2, returning=("steps",)) is None
