@@ -135,13 +135,11 @@ Links = list[tuple[str, int, int]]
 
 def link_tool_calls(run: Run, message: Message, record_ids: Links) -> None:
     """``record_ids``: (call_id, index, ToolCall pk) for each call of the assistant turn."""
-    if not record_ids:
-        return
-    RunToolCall.objects.bulk_create(
-        [RunToolCall(run=run, message=message, call_id=call_id, index=index, tool_call_id=pk)
-         for call_id, index, pk in record_ids],
-        ignore_conflicts=True,
-    )
+    # A model that repeats a call id in a run gets the first call's record again (the
+    # pipeline's idempotency key): that call is linked already.
+    for call_id, index, pk in record_ids:
+        rows.insert_unless_conflict(RunToolCall(run=run, message=message, call_id=call_id, index=index,
+                                                tool_call_id=pk))
 
 
 def save_tool_turn(run: Run, results: list[dict[str, Any]], *, links: tuple[Message, Links] | None = None,
@@ -156,7 +154,8 @@ def save_tool_turn(run: Run, results: list[dict[str, Any]], *, links: tuple[Mess
             conversation_id=run.conversation_id, run=run, position=take_position(run),
             role=Message.Role.TOOL, tool_results=results,
         ))
-        message.cancel_requested = Run.objects.filter(pk=run.pk, cancel_requested=True).exists()
+        (cancel_requested,) = rows.values(Run, run.pk, "cancel_requested") or (False,)
+        message.cancel_requested = bool(cancel_requested)
         return message
 
 

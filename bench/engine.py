@@ -2,8 +2,13 @@
 
 A round is: model turn that calls a tool → the tool runs → model turn that answers. Both
 sides use the real OpenAI SDK (streaming) against the scripted fake server on loopback and
-the same answers; the engine side also stores the messages, the run, the ToolCall record
-and its link in SQLite. Target: the engine adds under 5 ms per round.
+the same answers; the engine side also stores the messages, the run, the ToolCall record,
+its link and the audit events in SQLite. Rounds alternate between the paths, so a machine
+that slows down meanwhile slows both. Target: the engine adds under 5 ms per round.
+
+Also printed: the same engine with the audit journal switched off (``TOOLS_JOURNAL`` without
+``approvals.hooks.observe``), and where the engine's time goes: each durable write of a
+round (one transaction each, run in Django's database thread), timed inside that thread.
 
 Standalone: ``python bench/engine.py [--rounds N]``; uses its own temporary database.
 """
@@ -12,13 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,14 +47,26 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from openai import AsyncOpenAI  # noqa: E402
 
+from assistant import store  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
 from assistant.models import Conversation, Run  # noqa: E402
 from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
 from tests.fakes.scripts import call, text, tool_calls  # noqa: E402
+from tools import records  # noqa: E402
+from tools.gate import clear_caches  # noqa: E402
 from tools.pipeline import Pipeline  # noqa: E402
 from tools.registry import Registry  # noqa: E402
 
 TARGET_MS = 5.0
+AUDIT_OFF = ["assistant.metrics.observe_tool_call"]
+# The durable writes of one round, in order: (module, function, what it stores).
+WRITES = [
+    (store, "start_run", "user message + run (and the history read)"),
+    (store, "save_assistant_turn", "model turns (the 2nd also completes the run)"),
+    (records, "_create", "ToolCall opened + 4 audit events"),
+    (records, "finish", "ToolCall finished + 1 audit event"),
+    (store, "save_tool_turn", "tool results turn + link"),
+]
 TOOL_ARGS = {"a": 2, "b": 3}
 ANSWER = "Two plus three is five."
 
@@ -90,6 +111,22 @@ async def direct_round(client: AsyncOpenAI, tools: list[dict], system: str) -> N
     assert "".join(text_parts) == ANSWER
 
 
+def time_writes(timings: dict[str, list[float]]) -> None:
+    """Time each durable write where it runs (the database thread), per call."""
+    for module, name, _ in WRITES:
+        original = getattr(module, name)
+
+        def timed(*args: Any, _original: Callable[..., Any] = original, _name: str = name,
+                  **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                timings[_name].append((time.perf_counter() - start) * 1000)
+
+        setattr(module, name, functools.wraps(original)(timed))
+
+
 async def main(rounds: int) -> None:
     user = await get_user_model().objects.acreate(username="bench")
     registry = Registry()
@@ -97,6 +134,8 @@ async def main(rounds: int) -> None:
     from tools.exports import to_openai
 
     tools = [to_openai(add_tool)]
+    audit_on = list(settings.TOOLS_JOURNAL)
+    writes: dict[str, list[float]] = defaultdict(list)
     with FakeLLMServer() as server:
         settings.LLM_MAX_RETRIES = 0
         settings.LLM_PROFILES = json.dumps({"bench": {
@@ -104,29 +143,53 @@ async def main(rounds: int) -> None:
             "api_key_env": "BENCH_LLM_KEY"}})
         engine = Engine(pipeline=Pipeline(registry))
         client = AsyncOpenAI(api_key="sk-bench", base_url=server.openai_base_url, max_retries=0)
-        warmup = 20
-        direct, through = [], []
-        for i in range(rounds + warmup):
-            script(server, 2 * i)
-            start = time.perf_counter()
-            await direct_round(client, tools, settings.ASSISTANT_SYSTEM_PROMPT)
-            elapsed_direct = time.perf_counter() - start
+
+        async def through(journal: list[str], i: int) -> float:
+            settings.TOOLS_JOURNAL = journal
+            clear_caches()
             convo = await Conversation.objects.acreate(owner=user, profile="bench")
-            script(server, 2 * i + 1)
+            script(server, i)
             start = time.perf_counter()
             run = await engine.send(convo, user, "add 2 and 3")
-            elapsed_engine = time.perf_counter() - start
+            elapsed = time.perf_counter() - start
             assert run.status == Run.Status.COMPLETED, (run.status, run.error)
+            return elapsed * 1000
+
+        warmup = 20
+        direct, engine_ms, no_audit = [], [], []
+        for i in range(rounds + warmup):
+            if i == warmup:
+                time_writes(writes)
+            script(server, 3 * i)
+            start = time.perf_counter()
+            await direct_round(client, tools, settings.ASSISTANT_SYSTEM_PROMPT)
+            elapsed_direct = (time.perf_counter() - start) * 1000
+            elapsed_engine = await through(audit_on, 3 * i + 1)
+            elapsed_no_audit = await through(AUDIT_OFF, 3 * i + 2)
             if i >= warmup:
-                direct.append(elapsed_direct * 1000)
-                through.append(elapsed_engine * 1000)
+                direct.append(elapsed_direct)
+                engine_ms.append(elapsed_engine)
+                no_audit.append(elapsed_no_audit)
+        settings.TOOLS_JOURNAL = audit_on
+        clear_caches()
         server.check()
-    d, e = statistics.median(direct), statistics.median(through)
+    d, e, n = statistics.median(direct), statistics.median(engine_ms), statistics.median(no_audit)
     print(f"two-turn tool round, {rounds} rounds each, fake OpenAI server on loopback, SQLite")
-    print(f"{'path':<34}{'median ms':>12}{'p95 ms':>10}")
-    for name, values in (("direct SDK (2 streamed requests)", direct), ("through the engine", through)):
+    print(f"{'path':<40}{'median ms':>12}{'p95 ms':>10}")
+    for name, values in (("direct SDK (2 streamed requests)", direct), ("through the engine", engine_ms),
+                         ("through the engine, audit journal off", no_audit)):
         p95 = statistics.quantiles(values, n=20)[18]
-        print(f"{name:<34}{statistics.median(values):>12.2f}{p95:>10.2f}")
+        print(f"{name:<40}{statistics.median(values):>12.2f}{p95:>10.2f}")
+    print(f"\ndurable writes per round (median ms in the database thread; both engine paths, {2 * rounds} "
+          "rounds)")
+    total = 0.0
+    for _, name, what in WRITES:
+        per_call = statistics.median(writes[name])
+        per_round = per_call * len(writes[name]) / (2 * rounds)
+        total += per_round
+        print(f"  {name:<22}{per_round:>7.2f}  {what}")
+    print(f"  {'all writes':<22}{total:>7.2f}")
+    print(f"\nthe audit trail's share: {e - n:.2f} ms per round")
     verdict = "ok" if e - d < TARGET_MS else "MISSED"
     print(f"engine adds {e - d:.2f} ms per round (ratio {e / d:.2f}x); target < {TARGET_MS} ms: {verdict}")
 

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from django.db import connections, models, router
+from django.db.models.constants import OnConflict
 
 M = TypeVar("M", bound=models.Model)
 
@@ -24,20 +25,49 @@ def insert(obj: M, *, using: str | None = None) -> M:
 
     Field defaults and ``auto_now_add`` are applied as ``Model.save()`` applies them.
     """
+    _insert(obj, using, ignore_conflicts=False)
+    return obj
+
+
+def insert_unless_conflict(obj: models.Model, *, using: str | None = None) -> bool:
+    """Like :func:`insert`, but a row that breaks a unique constraint is skipped instead of
+    raising ``IntegrityError`` (as with ``bulk_create(ignore_conflicts=True)``): False then."""
+    return _insert(obj, using, ignore_conflicts=True)
+
+
+def _insert(obj: models.Model, using: str | None, *, ignore_conflicts: bool) -> bool:
     model = type(obj)
     alias = using or router.db_for_write(model)
     connection = connections[alias]
     meta = model._meta
     auto = meta.auto_field is not None and obj.pk is None
-    sql, fields, returning = _insert_statement(model, alias, auto)
+    sql, fields, returning = _insert_statement(model, alias, auto, ignore_conflicts)
     values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        if auto:
-            obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+        if returning:
+            row = cursor.fetchone()
+            if row is None:  # skipped (ignore_conflicts)
+                return False
+            obj.pk = row[0]
+        elif cursor.rowcount == 0:  # skipped (ignore_conflicts)
+            return False
+        elif auto:
+            obj.pk = cursor.lastrowid
     obj._state.adding = False
     obj._state.db = alias
-    return obj
+    return True
+
+
+def values(model: type[models.Model], pk: Any, *names: str,
+           using: str | None = None) -> tuple[Any, ...] | None:
+    """The named columns of one row, as the database returns them (``None`` if no such row)."""
+    alias = using or router.db_for_read(model)
+    connection = connections[alias]
+    sql = _values_statement(model, alias, names)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection)])
+        return cursor.fetchone()
 
 
 def update(model: type[models.Model], pk: Any, *, using: str | None = None, returning: tuple[str, ...] = (),
@@ -98,18 +128,30 @@ def _column(meta: Any, name: str) -> models.Field[Any, Any]:
 
 
 @cache
-def _insert_statement(model: type[models.Model], alias: str,
-                      auto: bool) -> tuple[str, list[models.Field[Any, Any]], bool]:
+def _insert_statement(model: type[models.Model], alias: str, auto: bool,
+                      ignore_conflicts: bool) -> tuple[str, list[models.Field[Any, Any]], bool]:
     connection = connections[alias]
     quote = connection.ops.quote_name
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not (auto and f is meta.auto_field)]
     returning = auto and connection.features.can_return_columns_from_insert
-    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    sql = (f"{connection.ops.insert_statement(on_conflict=on_conflict)} {quote(meta.db_table)} "
+           f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))})")
+    suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None)
+    if suffix:
+        sql += f" {suffix}"
     if returning:
         sql += f" RETURNING {quote(meta.pk.column)}"
     return sql, fields, returning
+
+
+@cache
+def _values_statement(model: type[models.Model], alias: str, names: tuple[str, ...]) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = model._meta
+    columns = ", ".join(quote(_column(meta, name).column) for name in names)
+    return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
 
 
 @cache

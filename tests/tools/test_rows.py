@@ -107,3 +107,17 @@ def test_update_can_return_columns_of_the_changed_row_in_the_same_statement():
     returned = rows.update(Run, run.pk, steps=2, returning=("cancel_requested", "max_steps"))
     assert (bool(returned[0]), returned[1]) == (True, 8)  # SQLite: booleans are 1 or 0
     assert rows.update(Run, uuid.uuid4(), steps=2, returning=("steps",)) is None
+
+
+def test_insert_unless_conflict_skips_a_row_that_breaks_a_unique_constraint():
+    assert rows.insert_unless_conflict(ToolCall(call_id="c1", tool_name="add", status="running",
+                                                idempotency_key="k"))
+    assert not rows.insert_unless_conflict(ToolCall(call_id="c2", tool_name="add", status="running",
+                                                    idempotency_key="k"))
+    assert list(ToolCall.objects.values_list("call_id", flat=True)) == ["c1"]
+
+
+def test_values_reads_named_columns_of_one_row():
+    record = rows.insert(ToolCall(call_id="c1", tool_name="add", status="running", attempts=2))
+    assert rows.values(ToolCall, record.pk, "tool_name", "attempts") == ("add", 2)
+    assert rows.values(ToolCall, record.pk + 1, "tool_name") is None
