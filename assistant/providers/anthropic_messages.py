@@ -27,6 +27,7 @@ from assistant.providers.base import (
     Finished,
     FinishReason,
     ProviderError,
+    SDKProvider,
     TextDelta,
     ToolCallDelta,
     ToolCallFinished,
@@ -55,20 +56,14 @@ class _ToolBlock:
         return json.dumps(self.initial if isinstance(self.initial, dict) else {})
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKProvider):
     """``Provider`` for the Anthropic Messages API."""
+
+    client: AsyncAnthropic
 
     def __init__(self, *, client: AsyncAnthropic, model: str = "", name: str = "anthropic",
                  label: str = "Anthropic", key_env: str | None = "ANTHROPIC_API_KEY") -> None:
-        self.client = client
-        self.model = model
-        self.name = name
-        self.label = label
-        self.key_env = key_env
-
-    async def aclose(self) -> None:
-        """Close the SDK client's connection pool (not part of ``Provider``; optional)."""
-        await self.client.close()
+        super().__init__(client=client, model=model, name=name, label=label, key_env=key_env)
 
     # --- request ----------------------------------------------------------------------------
 

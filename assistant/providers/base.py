@@ -131,6 +131,26 @@ class ProviderError(Exception):
         self.provider = provider
 
 
+class SDKProvider:
+    """What the adapters built on a vendor SDK's async client share: the client, the
+    profile's model, the names shown in errors, and closing the client's connection pool.
+
+    ``label`` names the provider in user-facing error messages; ``key_env`` is the
+    environment variable an error about a missing or refused key should name.
+    """
+
+    def __init__(self, *, client: Any, model: str, name: str, label: str, key_env: str | None) -> None:
+        self.client = client
+        self.model = model
+        self.name = name
+        self.label = label
+        self.key_env = key_env
+
+    async def aclose(self) -> None:
+        """Close the SDK client's connection pool (not part of ``Provider``; optional)."""
+        await self.client.close()
+
+
 class Provider(Protocol):
     name: str
 

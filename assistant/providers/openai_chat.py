@@ -29,6 +29,7 @@ from assistant.providers.base import (
     Finished,
     FinishReason,
     ProviderError,
+    SDKProvider,
     TextDelta,
     ToolCallDelta,
     ToolCallFinished,
@@ -52,28 +53,22 @@ class _OpenCall:
     started: bool = False
 
 
-class OpenAIChatProvider:
+class OpenAIChatProvider(SDKProvider):
     """``Provider`` for the Chat Completions API through ``AsyncOpenAI``.
 
     ``max_tokens_param`` is ``"max_completion_tokens"`` for OpenAI (newer models reject
     ``max_tokens``) and ``"max_tokens"`` for compatible servers, most of which only know
-    that one. ``label`` names the provider in user-facing error messages.
+    that one.
     """
+
+    client: AsyncOpenAI
 
     def __init__(self, *, client: AsyncOpenAI, model: str = "", name: str = "openai",
                  label: str = "OpenAI", key_env: str | None = "OPENAI_API_KEY",
                  max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens",
                  ) -> None:
-        self.client = client
-        self.model = model
-        self.name = name
-        self.label = label
-        self.key_env = key_env
+        super().__init__(client=client, model=model, name=name, label=label, key_env=key_env)
         self.max_tokens_param = max_tokens_param
-
-    async def aclose(self) -> None:
-        """Close the SDK client's connection pool (not part of ``Provider``; optional)."""
-        await self.client.close()
 
     # --- request ----------------------------------------------------------------------------
 
