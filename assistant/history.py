@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from assistant.models import Message
 from assistant.providers.base import ChatMessage, ToolCallPart, ToolResultPart
+from tools import rows
 
 
 def to_chat_message(message: Message) -> ChatMessage:
@@ -48,6 +49,9 @@ def conversation_history(conversation_id: object) -> list[ChatMessage]:
 
 
 def history_and_next_position(conversation_id: object) -> tuple[list[ChatMessage], int]:
-    """The history, and the position the next stored message takes (one query for both)."""
-    rows = list(Message.objects.filter(conversation_id=conversation_id).order_by("position"))
-    return build_history(rows), (rows[-1].position + 1 if rows else 0)
+    """The history, and the position the next stored message takes (one query for both).
+
+    Read on every run's start, so through a precompiled SELECT (``tools.rows``).
+    """
+    stored = rows.fetch(Message, conversation_id=conversation_id, order_by="position")
+    return build_history(stored), (stored[-1].position + 1 if stored else 0)

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from assistant.history import build_history
+from assistant.history import history_and_next_position, to_chat_message
 from assistant.models import Conversation, Message, Run, RunToolCall
 from tools import rows
 from tools.models import ToolCall
@@ -68,8 +68,7 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
                                   max_steps=max_steps, created_at=now, updated_at=now))
             # The history the run starts from, read in the transaction that appends to it:
             # the loop extends it with exactly the rows it stores, never reading it again.
-            stored = rows.fetch(Message, conversation_id=conversation.pk, order_by="position")
-            run.next_position = stored[-1].position + 1 if stored else 0
+            history, run.next_position = history_and_next_position(conversation.pk)
             message = rows.insert(Message(
                 conversation=conversation, run=run, position=take_position(run),
                 role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
@@ -80,7 +79,7 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
             rows.update(Conversation, conversation.pk, **changes)
             for key, value in changes.items():
                 setattr(conversation, key, value)
-            run.history = build_history([*stored, message])
+            run.history = [*history, to_chat_message(message)]
             return Started(run, message, True)
     except IntegrityError:
         earlier = None
