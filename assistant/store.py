@@ -59,39 +59,51 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
     repeated ``client_id``. Refuses while another run of the conversation is active.
 
     Both refusals are the database's own (unique indexes on a conversation's active run
-    and on its messages' client ids), so concurrent requests cannot slip past a check.
+    and on its messages' client ids), so concurrent requests cannot slip past a check. A
+    conflict that is gone by the time it is looked at (the active run just finished) is
+    tried again.
     """
-    try:
-        with transaction.atomic():
-            now = timezone.now()
-            run = rows.insert(Run(conversation=conversation, user=user, profile=conversation.profile,
-                                  max_steps=max_steps, created_at=now, updated_at=now))
-            # The history the run starts from, read in the transaction that appends to it:
-            # the loop extends it with exactly the rows it stores, never reading it again.
-            history, run.next_position = history_and_next_position(conversation.pk)
-            message = rows.insert(Message(
-                conversation=conversation, run=run, position=take_position(run),
-                role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
-            ))
-            changes: dict[str, Any] = {"updated_at": now}
-            if not conversation.title:
-                changes["title"] = Conversation.title_from(text)
-            rows.update(Conversation, conversation.pk, **changes)
-            for key, value in changes.items():
-                setattr(conversation, key, value)
-            run.history = [*history, to_chat_message(message)]
-            return Started(run, message, True)
-    except IntegrityError:
-        earlier = None
-        if client_id is not None:
-            earlier = Message.objects.select_related("run").filter(conversation=conversation,
-                                                                   client_id=client_id).first()
-        if earlier is not None:
-            return Started(earlier.run, earlier, False)  # type: ignore[arg-type]
-        active = conversation.runs.filter(status__in=Run.ACTIVE).first()
-        if active is not None:
-            raise RunInProgress(active) from None
-        raise
+    for attempt in range(_START_ATTEMPTS):
+        try:
+            return _start(conversation, user, text, max_steps=max_steps, client_id=client_id)
+        except IntegrityError:
+            earlier = None
+            if client_id is not None:
+                earlier = Message.objects.select_related("run").filter(conversation=conversation,
+                                                                       client_id=client_id).first()
+            if earlier is not None:
+                return Started(earlier.run, earlier, False)  # type: ignore[arg-type]
+            active = conversation.runs.filter(status__in=Run.ACTIVE).first()
+            if active is not None:
+                raise RunInProgress(active) from None
+            if attempt == _START_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+_START_ATTEMPTS = 3
+
+
+def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, client_id: Any) -> Started:
+    with transaction.atomic():
+        now = timezone.now()
+        run = rows.insert(Run(conversation=conversation, user=user, profile=conversation.profile,
+                              max_steps=max_steps, created_at=now, updated_at=now))
+        # The history the run starts from, read in the transaction that appends to it: the
+        # loop extends it with exactly the rows it stores, never reading it again.
+        history, run.next_position = history_and_next_position(conversation.pk)
+        message = rows.insert(Message(
+            conversation=conversation, run=run, position=take_position(run),
+            role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
+        ))
+        changes: dict[str, Any] = {"updated_at": now}
+        if not conversation.title:
+            changes["title"] = Conversation.title_from(text)
+        rows.update(Conversation, conversation.pk, **changes)
+        for key, value in changes.items():
+            setattr(conversation, key, value)
+        run.history = [*history, to_chat_message(message)]
+        return Started(run, message, True)
 
 
 def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: list[dict[str, Any]],

@@ -90,3 +90,23 @@ def test_the_migration_closes_all_but_the_newest_active_run_of_a_conversation(us
     assert (closed.status, closed.error_code) == ("failed", "superseded") and closed.finished_at is not None
     assert kept.status == "waiting"
     assert list(Run.ACTIVE) == migration.ACTIVE
+
+
+def test_a_run_that_finishes_while_a_new_one_is_refused_lets_the_new_one_start(user, monkeypatch):
+    """The index refuses the new run; by the time the refusal is looked at, the active run
+    has finished: the start is tried again instead of failing."""
+    convo = Conversation.objects.create(owner=user, profile="demo")
+    active = _start(convo, user).run
+    real_start = store._start
+
+    def refused_then_finished(*args, **kwargs):
+        try:
+            return real_start(*args, **kwargs)
+        except IntegrityError:
+            store.finish_run(active, Run.Status.COMPLETED)  # ... just after the refusal
+            raise
+
+    monkeypatch.setattr(store, "_start", refused_then_finished)
+    started = _start(convo, user, "next question")
+    assert started.created and started.run.pk != active.pk
+    assert list(convo.runs.filter(status__in=Run.ACTIVE).values_list("pk", flat=True)) == [started.run.pk]
