@@ -182,6 +182,11 @@ TOOLS_EMAIL_MAX_RECIPIENTS = env_int("TOOLS_EMAIL_MAX_RECIPIENTS", 10, minimum=1
 TOOLS_PYTHON_TIMEOUT = env_float("TOOLS_PYTHON_TIMEOUT", 5.0, minimum=0.1)
 TOOLS_PYTHON_MEMORY_MB = env_int("TOOLS_PYTHON_MEMORY_MB", 256, minimum=16)
 TOOLS_PYTHON_MAX_OUTPUT = env_int("TOOLS_PYTHON_MAX_OUTPUT", 10_000, minimum=100)
+TOOLS_PYTHON_DISK_MB = env_int("TOOLS_PYTHON_DISK_MB", 16, minimum=1)  # its directory and /tmp, each
+# run_python's filesystem isolation (docs/security.md): bubblewrap, or refuse to run, unless
+# TOOLS_SANDBOX_ALLOW_WEAK accepts a sandbox that can read world-readable files.
+TOOLS_SANDBOX_BWRAP = env_str("TOOLS_SANDBOX_BWRAP", "/usr/bin/bwrap")
+TOOLS_SANDBOX_ALLOW_WEAK = env_bool("TOOLS_SANDBOX_ALLOW_WEAK", False)
 
 # --- Realtime (docs/protocol.md) ----------------------------------------------------------
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)
