@@ -13,6 +13,11 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from assistant.env import env_bool, env_float, env_int, env_list, env_str
+from assistant.storage.private import restrict_umask, write_private
+
+# Before anything is created: the database, secret key, workspaces and beat schedule are
+# readable by this user only, whatever umask the process was started with (docs/security.md).
+restrict_umask()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TOOLGATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -36,9 +41,8 @@ def _secret_key() -> str:
         )
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
