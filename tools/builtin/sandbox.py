@@ -134,9 +134,9 @@ def run_python(
     Python runtime (check `filesystem_isolated` in the result).
 
     The result is {stdout, stderr, exit_code, timed_out, killed_by_signal, truncated,
-    network_isolated, filesystem_isolated}. A traceback shows up in `stderr` with a non-zero `exit_code`;
-    `timed_out` means the script ran out of time and was killed; long output is cut and
-    ends with "[truncated]".
+    network_isolated, filesystem_isolated}. A traceback shows up in `stderr` with a
+    non-zero `exit_code`; `timed_out` means the script ran out of time and was killed;
+    long output is cut and ends with "[truncated]".
 
     Args:
         code: The complete Python 3 program to run, e.g. "print(sum(range(10)))".
