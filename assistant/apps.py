@@ -10,6 +10,12 @@ class AssistantConfig(AppConfig):
 
         get_profiles()  # a malformed LLM_* setting stops start-up, naming the variable
 
+        from django.conf import settings
+
+        from assistant.storage.private import data_paths, secure_data_dir
+
+        secure_data_dir(*data_paths(settings))  # fixes (and logs) or refuses, naming the path
+
         from approvals.signals import call_settled
         from assistant.chat import on_call_settled
 

@@ -7,6 +7,10 @@ and checks each dependency (database, cache, channel layer and, when Celery carr
 decisions, the broker) with its latency; any failure answers 503 so the balancer stops
 sending traffic here until it recovers. Error details go to the log, not to the anonymous
 caller: the response names only the kind of failure.
+
+``/ready`` also says which mode ``run_python``'s sandbox runs in (``isolated``, ``weak`` or
+``off``: docs/security.md). It is information, not a check: a machine without bubblewrap
+serves everything else, and ``run_python`` there refuses with the cause.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from approvals import dispatch
+from tools.builtin.sandbox import sandbox_status
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +53,24 @@ async def ready(request: HttpRequest) -> JsonResponse:
     }
     if dispatch.uses_celery():
         checks["broker"] = check_broker
-    results = await asyncio.gather(*(_timed(name, check) for name, check in checks.items()))
+    results, sandbox = await asyncio.gather(
+        asyncio.gather(*(_timed(name, check) for name, check in checks.items())), sandbox_mode())
     report = dict(zip(checks, results, strict=True))
     ok = all(result["status"] == "ok" for result in report.values())
-    return JsonResponse({"status": "ok" if ok else "error", "checks": report}, status=200 if ok else 503)
+    return JsonResponse({"status": "ok" if ok else "error", "checks": report, "sandbox": sandbox},
+                        status=200 if ok else 503)
+
+
+async def sandbox_mode() -> str:
+    """``isolated``, ``weak`` or ``off``; ``probing`` while the first probe takes too long."""
+    try:
+        status = await asyncio.wait_for(
+            sync_to_async(sandbox_status, thread_sensitive=False)(), CHECK_TIMEOUT)
+    except TimeoutError:
+        return "probing"
+    if status["mode"] != "isolated":
+        logger.warning("run_python's sandbox is %s: %s", status["mode"], status["detail"])
+    return status["mode"]
 
 
 async def _timed(name: str, check: Callable[[], Awaitable[None]]) -> dict[str, Any]:

@@ -13,6 +13,11 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from assistant.env import env_bool, env_float, env_int, env_list, env_str
+from assistant.storage.private import restrict_umask, write_private
+
+# Before anything is created: the database, secret key, workspaces and beat schedule are
+# readable by this user only, whatever umask the process was started with (docs/security.md).
+restrict_umask()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TOOLGATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -36,9 +41,8 @@ def _secret_key() -> str:
         )
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -182,6 +186,11 @@ TOOLS_EMAIL_MAX_RECIPIENTS = env_int("TOOLS_EMAIL_MAX_RECIPIENTS", 10, minimum=1
 TOOLS_PYTHON_TIMEOUT = env_float("TOOLS_PYTHON_TIMEOUT", 5.0, minimum=0.1)
 TOOLS_PYTHON_MEMORY_MB = env_int("TOOLS_PYTHON_MEMORY_MB", 256, minimum=16)
 TOOLS_PYTHON_MAX_OUTPUT = env_int("TOOLS_PYTHON_MAX_OUTPUT", 10_000, minimum=100)
+TOOLS_PYTHON_DISK_MB = env_int("TOOLS_PYTHON_DISK_MB", 16, minimum=1)  # its directory and /tmp, each
+# run_python's filesystem isolation (docs/security.md): bubblewrap, or refuse to run, unless
+# TOOLS_SANDBOX_ALLOW_WEAK accepts a sandbox that can read world-readable files.
+TOOLS_SANDBOX_BWRAP = env_str("TOOLS_SANDBOX_BWRAP", "/usr/bin/bwrap")
+TOOLS_SANDBOX_ALLOW_WEAK = env_bool("TOOLS_SANDBOX_ALLOW_WEAK", False)
 
 # --- Realtime (docs/protocol.md) ----------------------------------------------------------
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)

@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from tools.builtin.sandbox import sandbox_status
 from tools.models import Note, ToolCall
 
 
@@ -61,6 +62,10 @@ class ToolCallAdmin(ReadOnlyAdmin):
         "pretty_scope", "idempotency_key", "created_at", "started_at", "finished_at", "duration_ms",
     )
     readonly_fields = fields
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """The list says which mode run_python's sandbox runs in here (docs/security.md)."""
+        return super().changelist_view(request, {**(extra_context or {}), "sandbox": sandbox_status()})
 
     @admin.display(description="arguments")
     def pretty_arguments(self, obj: ToolCall) -> str:

@@ -74,3 +74,20 @@ async def test_ready_reports_a_database_that_is_down(monkeypatch):
     response = await AsyncClient().get("/ready")
     assert response.status_code == 503
     assert response.json()["checks"]["database"]["status"] == "error"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_ready_says_which_mode_the_run_python_sandbox_is_in(settings):
+    from asgiref.sync import sync_to_async
+
+    from tests.tools.builtin.conftest import require_isolation
+    from tools.builtin.sandbox import sandbox_plan
+
+    require_isolation()
+    assert (await AsyncClient().get("/ready")).json()["sandbox"] == "isolated"
+    settings.TOOLS_SANDBOX_BWRAP = "/nonexistent/bwrap"
+    body = (await AsyncClient().get("/ready")).json()
+    assert (body["status"], body["sandbox"]) == ("ok", "off")  # information, not a failed check
+    settings.TOOLS_SANDBOX_ALLOW_WEAK = True
+    await sync_to_async(sandbox_plan)()  # probed here, so a loaded machine cannot say "probing"
+    assert (await AsyncClient().get("/ready")).json()["sandbox"] == "weak"

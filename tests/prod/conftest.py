@@ -149,7 +149,8 @@ def services(transactional_db: Any, celery_broker: str, tmp_path: Path
 
 @pytest.fixture
 def world_writable_dir() -> Iterator[Path]:
-    """A directory the sandboxed ``run_python`` (a fresh unprivileged uid) may write to."""
+    """A directory ``run_python`` in its weak mode (a fresh unprivileged uid, no filesystem
+    isolation) may write to."""
     with tempfile.TemporaryDirectory(prefix="toolgate-prod-") as path:
         os.chmod(path, 0o777)  # the sandbox's uid must write its marker here
         yield Path(path)

@@ -59,9 +59,14 @@ async def test_an_approved_call_runs_once_in_the_worker_and_the_socket_continues
     await socket.disconnect()
 
 
+WEAK_SANDBOX = {"TOOLS_SANDBOX_BWRAP": "/nonexistent/bwrap", "TOOLS_SANDBOX_ALLOW_WEAK": "true"}
+
+
 async def test_a_worker_killed_mid_execution_neither_runs_the_tool_twice_nor_leaves_the_run_stuck(
         user, approver, services, world_writable_dir):
-    first = await services("worker")
+    # The weak sandbox (no filesystem isolation, accepted explicitly) lets the code leave a
+    # marker on the host, which is how this test counts executions across workers.
+    first = await services("worker", **WEAK_SANDBOX)
     marker = world_writable_dir / "runs.txt"
     code = f"open({str(marker)!r}, 'a').write('ran\\n')\nimport time\ntime.sleep(3)\nprint('finished')"
     convo = await Conversation.objects.acreate(owner=user, profile="demo")
@@ -78,7 +83,7 @@ async def test_a_worker_killed_mid_execution_neither_runs_the_tool_twice_nor_lea
 
     # The task was never acknowledged; a new worker takes it back once it is "invisible" for
     # longer than the (here, short) visibility timeout, finds the call running and closes it.
-    await services("worker", CELERY_VISIBILITY_TIMEOUT=1, CELERY_RESTORE_INTERVAL=1)
+    await services("worker", CELERY_VISIBILITY_TIMEOUT=1, CELERY_RESTORE_INTERVAL=1, **WEAK_SANDBOX)
     after = await events_until(socket, "run.finished")
 
     record = await ToolCall.objects.aget(pk=request.tool_call_id)

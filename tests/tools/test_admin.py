@@ -84,3 +84,15 @@ def test_note_admin_lists_notes(admin_client, user):
     Note.objects.create(owner=user, text="buy milk")
     response = admin_client.get(reverse("admin:tools_note_changelist"))
     assert response.status_code == 200 and "buy milk" in response.content.decode()
+
+
+def test_changelist_says_which_mode_the_run_python_sandbox_is_in(admin_client, settings):
+    from tests.tools.builtin.conftest import require_isolation
+
+    require_isolation()
+    body = admin_client.get(reverse("admin:tools_toolcall_changelist")).content.decode()
+    assert "run_python sandbox: <strong>isolated</strong> — bubblewrap (/usr/bin/bwrap)" in body
+    settings.TOOLS_SANDBOX_BWRAP = "/nonexistent/bwrap"
+    body = admin_client.get(reverse("admin:tools_toolcall_changelist")).content.decode()
+    assert "run_python sandbox: <strong>off</strong> — run_python is off: " in body
+    assert "no bubblewrap executable at /nonexistent/bwrap" in body

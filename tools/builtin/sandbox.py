@@ -2,21 +2,27 @@
 
 The model writes the code, so the code is hostile until proven otherwise. Python offers no
 in-process sandbox worth the name, so the code runs in a separate interpreter that the
-kernel confines: an empty temporary directory, an environment with no secrets, resource
-limits (CPU, memory, file size, processes, open files), no network where the kernel lets
-us take it away, and — when the service runs as root — a fresh unprivileged uid for every
-run, so that every process the code starts can be found and killed afterwards.
+kernel confines: an environment with no secrets, resource limits (CPU, memory, file size,
+processes, open files), no network, and — when the service runs as root — a fresh
+unprivileged uid for every run, so that every process the code starts can be found and
+killed afterwards.
 
-What it does NOT do: there is no chroot or mount namespace, so the code can read any file
-that is world-readable (``/etc/passwd``, the Python standard library, world-readable parts
-of the project) and write to world-writable directories such as ``/tmp`` (each file at
-most ``FILE_SIZE_LIMIT``). Treat it as a resource and secrets boundary, not as a VM.
+Its filesystem is built by bubblewrap (:mod:`tools.builtin.bwrap`): a read-only ``/usr``,
+a fresh working directory and ``/tmp`` on size-bounded tmpfs, three devices and its own
+``/proc``; not the data directory, the project, ``/etc`` or other processes. Whether that
+works here is decided once by trying it (:func:`sandbox_plan`). When it does not (no
+bwrap, no user namespaces), ``run_python`` refuses with the cause, unless
+``TOOLS_SANDBOX_ALLOW_WEAK`` accepts the *weak* mode: the same limits and uid, but the code
+then runs in a host temporary directory and can read every world-readable file (the
+service's data directory is private to its user, see ``assistant/storage/private.py``).
+docs/security.md says what each mode can and cannot reach.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import math
 import os
 import resource
@@ -32,11 +38,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Annotated, Any
 
 from django.conf import settings
 from pydantic import Field
 
+from tools.builtin import bwrap
 from tools.definition import Tool, tool
 
 CLONE_NEWUSER = 0x10000000
@@ -67,11 +75,22 @@ class Plan:
 
     interpreter: str
     drop_privileges: bool  # we are root: switch to a fresh unprivileged uid per run
-    unshare_flags: int  # namespaces to enter; 0 when the kernel refuses them
+    unshare_flags: int  # namespaces the weak mode enters; 0 when the kernel refuses them
+    bwrap: str | None = None  # bubblewrap builds the code's filesystem; None: the weak mode
+    runtime: tuple[str, ...] = ()  # host directories bound read-only for the interpreter
+    weak_reason: str | None = None  # why the filesystem is not isolated (weak mode only)
+
+    @property
+    def filesystem_isolated(self) -> bool:
+        return self.bwrap is not None
 
     @property
     def network_isolated(self) -> bool:
-        return bool(self.unshare_flags & CLONE_NEWNET)
+        return self.filesystem_isolated or bool(self.unshare_flags & CLONE_NEWNET)
+
+    @property
+    def mode(self) -> str:
+        return "isolated" if self.filesystem_isolated else "weak"
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,7 @@ class Limits:
     wall_seconds: float
     memory_bytes: int
     max_output: int
+    disk_bytes: int = 16 << 20  # each of the working directory and /tmp (isolated mode)
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,7 @@ class Outcome:
             "stdout": self.stdout, "stderr": self.stderr, "exit_code": self.exit_code,
             "timed_out": self.timed_out, "killed_by_signal": self.killed_by_signal,
             "truncated": self.truncated, "network_isolated": plan.network_isolated,
+            "filesystem_isolated": plan.filesystem_isolated,
         }
 
 
@@ -106,16 +127,16 @@ def run_python(
 
     Use it for calculations, data transformations and quick experiments. The script runs
     as a fresh process in an empty scratch directory that is deleted afterwards, so
-    nothing persists between calls: print everything you need. It has no network access
-    (check `network_isolated` in the result), no secrets in its environment, no input on
-    stdin, a few seconds of time, a limited amount of memory and small files only. Only
-    the standard library is guaranteed to be importable. It can read world-readable files
-    of the machine (there is no chroot); do not use it to explore the server.
+    nothing persists between calls: print everything you need. It has no network access,
+    no secrets in its environment, no input on stdin, a few seconds of time, a limited
+    amount of memory and small files only (in its directory and /tmp). Only the standard
+    library is guaranteed to be importable. It sees no files of the server beyond the
+    Python runtime (check `filesystem_isolated` in the result).
 
     The result is {stdout, stderr, exit_code, timed_out, killed_by_signal, truncated,
-    network_isolated}. A traceback shows up in `stderr` with a non-zero `exit_code`;
-    `timed_out` means the script ran out of time and was killed; long output is cut and
-    ends with "[truncated]".
+    network_isolated, filesystem_isolated}. A traceback shows up in `stderr` with a
+    non-zero `exit_code`; `timed_out` means the script ran out of time and was killed;
+    long output is cut and ends with "[truncated]".
 
     Args:
         code: The complete Python 3 program to run, e.g. "print(sum(range(10)))".
@@ -124,6 +145,7 @@ def run_python(
         wall_seconds=min(settings.TOOLS_PYTHON_TIMEOUT, TOOL_TIMEOUT - KILL_MARGIN),
         memory_bytes=settings.TOOLS_PYTHON_MEMORY_MB * 1024 * 1024,
         max_output=settings.TOOLS_PYTHON_MAX_OUTPUT,
+        disk_bytes=settings.TOOLS_PYTHON_DISK_MB * 1024 * 1024,
     )
     plan = sandbox_plan()
     return execute(code, plan, limits).as_result(plan)
@@ -132,46 +154,117 @@ def run_python(
 # -- the plan: which interpreter and which isolation this machine allows ---------------------
 
 _plan_lock = threading.Lock()
-_plan: Plan | None = None
+_plans: dict[tuple[str, bool], Plan] = {}
 
 
 def sandbox_plan() -> Plan:
-    """The first (isolation, interpreter) pair that actually runs ``import sys`` here.
+    """How ``run_python`` runs code on this machine: isolated, or weak when that is allowed.
 
-    Network isolation is preferred over the interpreter choice. As root the code runs as an
-    unprivileged uid, which may not be able to execute ``sys.executable`` (a virtualenv
-    under /root, say); a system ``python3`` is then used instead. Success is cached for the
-    life of the process; failure is not, so a fixed machine recovers without a restart.
+    The first interpreter that runs ``import sys`` under bubblewrap wins. Only when none
+    does, and ``TOOLS_SANDBOX_ALLOW_WEAK`` is on, the weak mode (no filesystem isolation)
+    is probed instead; otherwise :class:`SandboxUnavailable` names the cause. Success is
+    cached for the life of the process (per setting values); failure is not, so a fixed
+    machine recovers without a restart.
     """
-    global _plan
+    key = (settings.TOOLS_SANDBOX_BWRAP, settings.TOOLS_SANDBOX_ALLOW_WEAK)
     with _plan_lock:
-        if _plan is not None:
-            return _plan
-        root = os.geteuid() == 0
-        isolation = [CLONE_NEWNET] if root else [CLONE_NEWUSER | CLONE_NEWNET]
-        problems = []
-        for flags in [*isolation, 0]:
-            for interpreter in _interpreters():
-                plan = Plan(interpreter, root, flags)
-                try:
-                    outcome = execute("import sys", plan, Limits(10.0, 512 << 20, 2000))
-                except SandboxUnavailable as exc:
-                    problems.append(f"{interpreter} (unshare {flags:#x}): {exc}")
-                    continue
-                if outcome.exit_code == 0:
-                    _plan = plan
-                    return plan
-                problems.append(f"{interpreter} (unshare {flags:#x}): exit {outcome.exit_code} "
-                                f"{outcome.killed_by_signal or ''} {outcome.stderr.strip()[:200]}")
-        raise SandboxUnavailable("no Python interpreter runs in the sandbox: " + "; ".join(problems))
+        if key in _plans:
+            return _plans[key]
+        try:
+            plan = _isolated_plan(settings.TOOLS_SANDBOX_BWRAP)
+        except SandboxUnavailable as exc:
+            if not settings.TOOLS_SANDBOX_ALLOW_WEAK:
+                raise SandboxUnavailable(
+                    f"run_python is off: filesystem isolation is unavailable ({exc}). Install "
+                    "bubblewrap, or set TOOLS_SANDBOX_ALLOW_WEAK=true to accept a sandbox that "
+                    "can read the machine's world-readable files") from None
+            plan = dataclasses.replace(_weak_plan(), weak_reason=str(exc))
+        _plans[key] = plan
+        return plan
 
 
-def _interpreters() -> list[str]:
+def sandbox_status() -> dict[str, str]:
+    """The mode ``run_python`` uses here, for /ready and the admin: isolated, weak or off."""
+    try:
+        plan = sandbox_plan()
+    except SandboxUnavailable as exc:
+        return {"mode": "off", "detail": str(exc)}
+    if plan.filesystem_isolated:
+        return {"mode": "isolated", "detail": f"bubblewrap ({plan.bwrap}), {plan.interpreter}"}
+    return {"mode": "weak", "detail": f"TOOLS_SANDBOX_ALLOW_WEAK accepted: {plan.weak_reason}"}
+
+
+def _isolated_plan(bwrap_path: str) -> Plan:
+    if not (os.path.isfile(bwrap_path) and os.access(bwrap_path, os.X_OK)):
+        raise SandboxUnavailable(
+            f"no bubblewrap executable at {bwrap_path} (TOOLS_SANDBOX_BWRAP; Debian package "
+            "bubblewrap)")
+    root = os.geteuid() == 0
+    problems = []
+    for interpreter in _interpreters(isolated=True):
+        try:
+            runtime = bwrap.runtime_mounts(interpreter, _protected_paths())
+        except bwrap.ExposureError as exc:
+            problems.append(str(exc))
+            continue
+        plan = Plan(interpreter, root, 0, bwrap=bwrap_path, runtime=runtime)
+        problem = _probe(plan)
+        if problem is None:
+            return plan
+        problems.append(f"{interpreter}: {problem}")
+    raise SandboxUnavailable(f"{bwrap_path} could not start Python: " + "; ".join(problems))
+
+
+def _weak_plan() -> Plan:
+    """Network isolation is preferred over the interpreter choice. As root the code runs as
+    an unprivileged uid, which may not be able to execute ``sys.executable`` (a virtualenv
+    under /root, say); a system ``python3`` is then used instead."""
+    root = os.geteuid() == 0
+    isolation = [CLONE_NEWNET] if root else [CLONE_NEWUSER | CLONE_NEWNET]
+    problems = []
+    for flags in [*isolation, 0]:
+        for interpreter in _interpreters(isolated=False):
+            plan = Plan(interpreter, root, flags)
+            problem = _probe(plan)
+            if problem is None:
+                return plan
+            problems.append(f"{interpreter} (unshare {flags:#x}): {problem}")
+    raise SandboxUnavailable("no Python interpreter runs in the sandbox: " + "; ".join(problems))
+
+
+def _probe(plan: Plan) -> str | None:
+    """None when ``import sys`` runs under ``plan``, else what went wrong."""
+    try:
+        outcome = execute("import sys", plan, Limits(10.0, 512 << 20, 2000))
+    except SandboxUnavailable as exc:
+        return str(exc)
+    if outcome.exit_code == 0:
+        return None
+    return (f"exit {outcome.exit_code} {outcome.killed_by_signal or ''} "
+            f"{outcome.stderr.strip()[:200]}").replace("  ", " ")
+
+
+def _interpreters(*, isolated: bool) -> list[str]:
+    """Candidate interpreters. Isolated runs take real paths only: a virtualenv's
+    ``python`` is a link inside the project, whose tree the sandbox must not mount."""
+    candidates = [os.path.realpath(sys.executable), *SYSTEM_PYTHONS]
+    if not isolated:
+        candidates.insert(0, sys.executable)
     found: list[str] = []
-    for path in (sys.executable, os.path.realpath(sys.executable), *SYSTEM_PYTHONS):
+    for path in candidates:
         if path and os.path.isfile(path) and path not in found:
             found.append(path)
     return found
+
+
+def _protected_paths() -> list[Path]:
+    """What the isolated sandbox must never mount: the project and everything of the data."""
+    paths = [getattr(settings, "BASE_DIR", None), getattr(settings, "VAR_DIR", None),
+             settings.TOOLS_WORKSPACE_ROOT, Path(settings.TOOLS_SAMPLE_DB_PATH).parent]
+    database = settings.DATABASES["default"]
+    if database.get("ENGINE", "").endswith("sqlite3") and str(database.get("NAME", "")).startswith("/"):
+        paths.append(Path(database["NAME"]).parent)
+    return [Path(path) for path in paths if path]
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -180,6 +273,53 @@ def _interpreters() -> list[str]:
 def execute(code: str, plan: Plan, limits: Limits) -> Outcome:
     """Run ``code`` under ``plan`` and ``limits``; always kill what it started and clean up."""
     uid = _allocate_uid() if plan.drop_privileges else None
+    try:
+        if plan.filesystem_isolated:
+            returncode, timed_out, stdout, stderr = _execute_isolated(code, plan, limits, uid)
+        else:
+            returncode, timed_out, stdout, stderr = _execute_weak(code, plan, limits, uid)
+    finally:
+        if uid is not None:
+            _release_uid(uid)
+    if plan.filesystem_isolated and returncode > 128 and _is_signal(returncode - 128):
+        returncode = -(returncode - 128)  # bwrap reports a child killed by signal N as 128 + N
+    signal_name = _signal_name(-returncode) if returncode < 0 else None
+    (out_text, cut_out), (err_text, cut_err) = stdout, stderr
+    return Outcome(
+        stdout=out_text, stderr=err_text, exit_code=returncode if returncode >= 0 else None,
+        timed_out=timed_out or signal_name == "SIGXCPU", killed_by_signal=signal_name,
+        truncated=cut_out or cut_err,
+    )
+
+
+Output = tuple[str, bool]
+
+
+def _execute_isolated(code: str, plan: Plan, limits: Limits,
+                      uid: int | None) -> tuple[int, bool, Output, Output]:
+    """Under bubblewrap: the script reaches the code's own tmpfs through a memfd that bwrap
+    copies; stdout and stderr are unnamed host files the code only holds as fds 1 and 2."""
+    script_fd = os.memfd_create(SCRIPT_NAME, os.MFD_CLOEXEC)
+    try:
+        os.write(script_fd, code.encode("utf-8"))
+        os.lseek(script_fd, 0, os.SEEK_SET)
+        argv = bwrap.command(plan.bwrap or "", plan.interpreter, plan.runtime, script_fd=script_fd,
+                             script_name=SCRIPT_NAME, disk_bytes=limits.disk_bytes)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            returncode, timed_out = _run(argv, plan, limits, uid, "/", {}, out, err, (script_fd,))
+            return (returncode, timed_out, _read(out, limits.max_output),
+                    _read(err, limits.max_output))
+    finally:
+        os.close(script_fd)
+
+
+def _execute_weak(code: str, plan: Plan, limits: Limits,
+                  uid: int | None) -> tuple[int, bool, Output, Output]:
+    """Without bubblewrap: a fresh host temporary directory, removed afterwards.
+
+    As root, the sandbox uid must be able to traverse the temp directory's parents to open
+    the script: true of /tmp; a private TMPDIR makes the probe fail, saying so.
+    """
     workdir = tempfile.mkdtemp(prefix="toolgate-py-")
     try:
         script = os.path.join(workdir, SCRIPT_NAME)
@@ -188,43 +328,35 @@ def execute(code: str, plan: Plan, limits: Limits) -> Outcome:
         os.chmod(script, 0o644)
         if uid is not None:
             os.chown(workdir, uid, uid)
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
+        argv = [plan.interpreter, "-I", "-B", "-u", SCRIPT_NAME]
         # Unnamed files: the child writes through its fds 1 and 2 but cannot swap the files
         # for a symlink to something the parent would then read back with its privileges.
         with tempfile.TemporaryFile(dir=workdir) as out, tempfile.TemporaryFile(dir=workdir) as err:
-            returncode, timed_out = _run(plan, limits, uid, workdir, out, err)
-            stdout, cut_out = _read(out, limits.max_output)
-            stderr, cut_err = _read(err, limits.max_output)
+            returncode, timed_out = _run(argv, plan, limits, uid, workdir, env, out, err, ())
+            return (returncode, timed_out, _read(out, limits.max_output),
+                    _read(err, limits.max_output))
     finally:
         _remove_tree(workdir)
-        if uid is not None:
-            _release_uid(uid)
-    signal_name = _signal_name(-returncode) if returncode < 0 else None
-    return Outcome(
-        stdout=stdout, stderr=stderr, exit_code=returncode if returncode >= 0 else None,
-        timed_out=timed_out or signal_name == "SIGXCPU", killed_by_signal=signal_name,
-        truncated=cut_out or cut_err,
-    )
 
 
-def _run(plan: Plan, limits: Limits, uid: int | None, workdir: str, out: IO[bytes],
-         err: IO[bytes]) -> tuple[int, bool]:
-    """Start the interpreter on the script, wait, then kill everything it started.
+def _run(argv: list[str], plan: Plan, limits: Limits, uid: int | None, cwd: str,
+         env: dict[str, str], out: IO[bytes], err: IO[bytes],
+         pass_fds: tuple[int, ...]) -> tuple[int, bool]:
+    """Start ``argv``, wait, then kill everything it started.
 
     -I: isolated mode (no PYTHON* variables, no user site, script directory not on the
     path); -B: no bytecode files; -u: unbuffered output, so what was printed before a kill
-    is kept. As root, the sandbox uid must be able to traverse the temp directory's parents
-    to open the script: true of /tmp; a private TMPDIR makes the probe fail, saying so.
-    Returns (return code, timed out).
+    is kept. Returns (return code, timed out).
     """
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
     try:
         proc = subprocess.Popen(  # noqa: S603 - the argv is ours; the code is a file argument
-            [plan.interpreter, "-I", "-B", "-u", SCRIPT_NAME], cwd=workdir, env=env,
-            stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
-            close_fds=True, preexec_fn=_confine(plan, limits, uid),
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            start_new_session=True, close_fds=True, pass_fds=pass_fds,
+            preexec_fn=_confine(plan, limits, uid),
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise SandboxUnavailable(f"could not start {plan.interpreter}: {exc}") from exc
+        raise SandboxUnavailable(f"could not start {argv[0]}: {exc}") from exc
     exited = False
     try:
         exited = _wait_for_exit(proc.pid, limits.wall_seconds)
@@ -241,9 +373,11 @@ def _run(plan: Plan, limits: Limits, uid: int | None, workdir: str, out: IO[byte
 def _confine(plan: Plan, limits: Limits, uid: int | None) -> Callable[[], None]:
     """The child's last steps before exec: namespaces, limits, then drop privileges.
 
-    In this order because entering a network namespace needs root, and limits must be set
-    while we may still lower them for a process we are about to hand to the code. Any
-    failure raises, and Popen then raises in the parent: the code never runs half-confined.
+    Under bubblewrap, bwrap itself is the child: it inherits the limits, the uid and
+    ``no_new_privs`` and creates its own namespaces (as that unprivileged uid). In this
+    order because entering a network namespace needs root, and limits must be set while we
+    may still lower them for a process we are about to hand to the code. Any failure
+    raises, and Popen then raises in the parent: the code never runs half-confined.
     """
     cpu = max(1, math.ceil(limits.wall_seconds))
     rlimits = (
@@ -373,6 +507,14 @@ def _remove_tree(path: str) -> None:
                     with contextlib.suppress(OSError):
                         os.chmod(child, stat.S_IRWXU)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _is_signal(number: int) -> bool:
+    try:
+        signal.Signals(number)
+    except ValueError:
+        return False
+    return True
 
 
 def _signal_name(number: int) -> str:

@@ -78,7 +78,7 @@ _build_lock = threading.Lock()
 
 def build_database(path: Path) -> None:
     """Build the sample database into a temporary file, then atomically rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -89,7 +89,7 @@ def build_database(path: Path) -> None:
             conn.commit()
         finally:
             conn.close()
-        os.chmod(tmp, 0o444)
+        os.chmod(tmp, 0o400)  # read-only, and private to the service user
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -46,7 +46,7 @@ def test_database_is_built_on_first_use(db_path):
     assert not db_path.exists()
     assert q("SELECT count(*) FROM products")["rows"] == [[20]]
     assert db_path.is_file()
-    assert stat.S_IMODE(db_path.stat().st_mode) == 0o444
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o400
     assert [p.name for p in db_path.parent.iterdir()] == [db_path.name]  # no temp file left behind
 
 

@@ -1,0 +1,1 @@
+"""What Toolgate keeps on disk under ``TOOLGATE_VAR_DIR`` and who may read it."""
