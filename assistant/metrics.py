@@ -75,6 +75,13 @@ TOKENS = Counter(
 BUDGET_REFUSALS = Counter(
     "toolgate_budget_refusals", "Model turns and messages refused by a daily token budget.",
 )
+LOGIN_FAILURES = Counter(
+    "toolgate_login_failures", "Failed sign-ins: wrong credentials, or refused while locked out.",
+    ["site", "reason"],
+)
+LOGIN_LOCKOUTS = Counter(
+    "toolgate_login_lockouts", "Sign-ins locked out after too many failures (docs/security.md).", ["site"],
+)
 
 
 # --- tool calls (the journal) -------------------------------------------------------------
@@ -141,6 +148,17 @@ def count_tokens(profile: str, input_tokens: int, output_tokens: int) -> None:
         TOKENS.labels(profile, "input").inc(input_tokens)
     if output_tokens:
         TOKENS.labels(profile, "output").inc(output_tokens)
+
+
+# --- sign-ins (assistant.security.logins) --------------------------------------------------
+
+
+def login_failed(site: str, reason: str) -> None:
+    LOGIN_FAILURES.labels(site, reason).inc()
+
+
+def login_locked_out(site: str) -> None:
+    LOGIN_LOCKOUTS.labels(site).inc()
 
 
 # --- state read at scrape time ------------------------------------------------------------
