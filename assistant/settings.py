@@ -354,7 +354,8 @@ if DJANGO_HTTPS:
 # connections (fetch, WebSocket: 'self' covers ws:/wss: to the same host) only from this
 # site; no inline script or style attribute anywhere; a template that needs inline code
 # marks it with nonce="{{ CSP_NONCE }}". Permissions-Policy turns off browser features
-# the app never uses. Both sit right after SecurityMiddleware, so error pages carry them.
+# the app never uses. Both come right after WhiteNoise (static files are not documents), before
+# the rest, so error pages carry them too.
 CONTENT_SECURITY_POLICY = content_security_policy(
     https=DJANGO_HTTPS, report_uri=env_str("CSP_REPORT_URI"))
 PERMISSIONS_POLICY = {feature: [] for feature in (
@@ -363,8 +364,8 @@ PERMISSIONS_POLICY = {feature: [] for feature in (
     "microphone", "midi", "payment", "publickey-credentials-get", "screen-wake-lock", "serial",
     "usb", "xr-spatial-tracking",
 )}
-_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
-MIDDLEWARE[_after_security:_after_security] = [
+_after_static = MIDDLEWARE.index("assistant.staticfiles.AsyncWhiteNoiseMiddleware") + 1
+MIDDLEWARE[_after_static:_after_static] = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
 ]
