@@ -83,7 +83,8 @@ def client_for(user) -> Client:
     return client
 
 
-def test_the_pages_people_see_carry_the_policy_and_no_inline_code(user, staff):
+def test_the_pages_people_see_carry_the_policy_and_no_inline_code(user, staff, admin_user):
+    superuser = admin_user
     request = parked(user)
     pages = [
         (Client(), "/accounts/login/", 200),
@@ -97,6 +98,7 @@ def test_the_pages_people_see_carry_the_policy_and_no_inline_code(user, staff):
         (client_for(staff), "/admin/approvals/auditevent/", 200),
         (client_for(staff), "/admin/tools/toolcall/", 200),
         (client_for(staff), f"/admin/tools/toolcall/{request.tool_call_id}/change/", 200),
+        (client_for(superuser), "/admin/axes/accessattempt/", 200),
         (Client(), "/no-such-page/", 404),
     ]
     for client, url, status in pages:

@@ -202,3 +202,15 @@ def test_wrong_api_tokens_never_lock_anyone_out(user):
     assert not AccessAttempt.objects.exists()
     client, response = post_login(SITE_LOGIN, "alice", RIGHT)
     assert response.status_code == 302 and signed_in(client)
+
+
+def test_an_operator_lifts_a_lockout_with_axes_reset_username(user):
+    from django.core.management import call_command
+
+    hammer(SITE_LOGIN, "alice", times=settings.AXES_FAILURE_LIMIT)
+    assert post_login(SITE_LOGIN, "alice", RIGHT, ip="198.51.100.2")[1].status_code == 429
+
+    call_command("axes_reset_username", "alice")
+
+    client, response = post_login(SITE_LOGIN, "alice", RIGHT, ip="198.51.100.2")
+    assert response.status_code == 302 and signed_in(client)
