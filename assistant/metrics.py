@@ -1,12 +1,14 @@
 """Prometheus metrics and the ``GET /metrics`` view that exposes them.
 
 What operators alert on: tool calls and how they end, how long tools and model providers
-take, provider failures, tokens spent, and approvals piling up. Counters are fed from
-three places, each already on the path it measures, so nothing is counted twice:
+take, provider failures, tokens spent, approvals piling up, and failed sign-ins. Counters
+are fed from places each already on the path it measures, so nothing is counted twice:
 
 * the tool journal (``TOOLS_JOURNAL`` lists :func:`observe_tool_call` after the audit
   trail's observer), told of every ToolCall write — the tools app stays unaware of it;
 * :func:`instrumented`, wrapped by the engine around each provider stream;
+* :func:`login_failed` / :func:`login_locked_out`, from the login throttle's signal
+  receiver (assistant/security/logins.py);
 * the database, read at scrape time for what is a *state* rather than an event
   (pending approvals, active runs), so every process reports the same truth.
 
