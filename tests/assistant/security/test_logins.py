@@ -214,3 +214,13 @@ def test_an_operator_lifts_a_lockout_with_axes_reset_username(user):
 
     client, response = post_login(SITE_LOGIN, "alice", RIGHT, ip="198.51.100.2")
     assert response.status_code == 302 and signed_in(client)
+
+
+def test_a_forged_x_forwarded_for_does_not_give_a_fresh_address(user):
+    """The app counts REMOTE_ADDR; only Daphne behind a proxy (--proxy-headers) rewrites it."""
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        Client().post(SITE_LOGIN, {"username": f"guess{i}", "password": "wrong"}, REMOTE_ADDR=ATTACKER,
+                      HTTP_X_FORWARDED_FOR=f"198.51.100.{i}")
+    response = Client().post(SITE_LOGIN, {"username": "alice", "password": RIGHT}, REMOTE_ADDR=ATTACKER,
+                             HTTP_X_FORWARDED_FOR="198.51.100.200")
+    assert_locked_out_page(response)
