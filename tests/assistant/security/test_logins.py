@@ -224,3 +224,10 @@ def test_a_forged_x_forwarded_for_does_not_give_a_fresh_address(user):
     response = Client().post(SITE_LOGIN, {"username": "alice", "password": RIGHT}, REMOTE_ADDR=ATTACKER,
                              HTTP_X_FORWARDED_FOR="198.51.100.200")
     assert_locked_out_page(response)
+
+
+def test_the_recorded_failures_never_hold_the_passwords_typed(user):
+    hammer(SITE_LOGIN, "alice", times=settings.AXES_FAILURE_LIMIT)
+    stored = " ".join(f"{a.post_data} {a.get_data}" for a in AccessAttempt.objects.all())
+    assert "password=****" in stored
+    assert "wrong-" not in stored
