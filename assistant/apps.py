@@ -20,3 +20,7 @@ class AssistantConfig(AppConfig):
         from assistant.chat import on_call_settled
 
         call_settled.connect(on_call_settled, dispatch_uid="assistant.resume_on_settled")
+
+        from assistant.security import logins
+
+        logins.connect()  # after axes (earlier in INSTALLED_APPS) connected its receivers

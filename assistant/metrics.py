@@ -1,12 +1,14 @@
 """Prometheus metrics and the ``GET /metrics`` view that exposes them.
 
 What operators alert on: tool calls and how they end, how long tools and model providers
-take, provider failures, tokens spent, and approvals piling up. Counters are fed from
-three places, each already on the path it measures, so nothing is counted twice:
+take, provider failures, tokens spent, approvals piling up, and failed sign-ins. Counters
+are fed from places each already on the path it measures, so nothing is counted twice:
 
 * the tool journal (``TOOLS_JOURNAL`` lists :func:`observe_tool_call` after the audit
   trail's observer), told of every ToolCall write — the tools app stays unaware of it;
 * :func:`instrumented`, wrapped by the engine around each provider stream;
+* :func:`login_failed` / :func:`login_locked_out`, from the login throttle's signal
+  receiver (assistant/security/logins.py);
 * the database, read at scrape time for what is a *state* rather than an event
   (pending approvals, active runs), so every process reports the same truth.
 
@@ -75,6 +77,13 @@ TOKENS = Counter(
 BUDGET_REFUSALS = Counter(
     "toolgate_budget_refusals", "Model turns and messages refused by a daily token budget.",
 )
+LOGIN_FAILURES = Counter(
+    "toolgate_login_failures", "Failed sign-ins: wrong credentials, or refused while locked out.",
+    ["site", "reason"],
+)
+LOGIN_LOCKOUTS = Counter(
+    "toolgate_login_lockouts", "Sign-ins locked out after too many failures (docs/security.md).", ["site"],
+)
 
 
 # --- tool calls (the journal) -------------------------------------------------------------
@@ -141,6 +150,17 @@ def count_tokens(profile: str, input_tokens: int, output_tokens: int) -> None:
         TOKENS.labels(profile, "input").inc(input_tokens)
     if output_tokens:
         TOKENS.labels(profile, "output").inc(output_tokens)
+
+
+# --- sign-ins (assistant.security.logins) --------------------------------------------------
+
+
+def login_failed(site: str, reason: str) -> None:
+    LOGIN_FAILURES.labels(site, reason).inc()
+
+
+def login_locked_out(site: str) -> None:
+    LOGIN_LOCKOUTS.labels(site).inc()
 
 
 # --- state read at scrape time ------------------------------------------------------------

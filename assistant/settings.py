@@ -8,11 +8,13 @@ alone (see docs/deploy.md); nothing here has to be edited.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from assistant.env import env_bool, env_float, env_int, env_list, env_str
+from assistant.security.config import content_security_policy, lockout_parameters
 from assistant.storage.private import restrict_umask, write_private
 
 # Before anything is created: the database, secret key, workspaces and beat schedule are
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",  # before the apps whose login signal receivers read what axes records first
     "tools",
     "approvals",
     "assistant",
@@ -76,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "assistant.urls"
@@ -92,6 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",  # CSP_NONCE, for the rare inline code (docs/security.md)
             ],
         },
     },
@@ -141,6 +146,31 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# --- Login throttling (docs/security.md) -----------------------------------------------------
+# django-axes counts failed sign-ins (site login and admin login alike: both go through
+# authenticate()) per username and, separately, per client address; at the limit further
+# attempts are refused, the password unchecked, until the cool-off has passed since the
+# last failure. Its backend goes first: it refuses before the password is looked at.
+AUTHENTICATION_BACKENDS = [
+    "assistant.security.logins.ThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_COOLOFF_SECONDS", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = lockout_parameters(env_list("LOGIN_LOCKOUT_BY", ["username", "ip_address"]))
+# A success does not wipe the failures: with per-address counting it would also wipe the
+# failures an attacker ran up against someone else's name from the same address.
+AXES_RESET_ON_SUCCESS = False
+# The cool-off runs from the last failure whose password was checked: refused attempts are
+# not recorded, so "try again in N minutes" holds however often someone retries.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not recorded (no table growing forever)
+AXES_LOCKOUT_CALLABLE = "assistant.security.logins.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The client address is REMOTE_ADDR: the peer, or under `daphne --proxy-headers` (Procfile)
+# the first X-Forwarded-For entry, which the proxy must set (docs/deploy.md).
+AXES_CLIENT_IP_CALLABLE = None
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -323,5 +353,28 @@ if DJANGO_HTTPS:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
+    # Strict-Transport-Security on every HTTPS response (0 turns it off); browsers remember it.
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+
+# --- Browser security headers (docs/security.md) --------------------------------------------
+# Content-Security-Policy on every response (django-csp): scripts, styles, images, fonts and
+# connections (fetch, WebSocket: 'self' covers ws:/wss: to the same host) only from this
+# site; no inline script or style attribute anywhere; a template that needs inline code
+# marks it with nonce="{{ CSP_NONCE }}". Permissions-Policy turns off browser features
+# the app never uses. Both come right after WhiteNoise (static files are not documents), before
+# the rest, so error pages carry them too.
+CONTENT_SECURITY_POLICY = content_security_policy(
+    https=DJANGO_HTTPS, report_uri=env_str("CSP_REPORT_URI"))
+PERMISSIONS_POLICY = {feature: [] for feature in (
+    "accelerometer", "autoplay", "bluetooth", "browsing-topics", "camera", "display-capture",
+    "encrypted-media", "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer",
+    "microphone", "midi", "payment", "publickey-credentials-get", "screen-wake-lock", "serial",
+    "usb", "xr-spatial-tracking",
+)}
+_after_static = MIDDLEWARE.index("assistant.staticfiles.AsyncWhiteNoiseMiddleware") + 1
+MIDDLEWARE[_after_static:_after_static] = [
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+]

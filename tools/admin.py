@@ -26,7 +26,7 @@ def pretty_json(value: Any, *, sort_keys: bool = True) -> str:
 def pretty_html(value: Any, *, sort_keys: bool = True) -> str:
     if value is None:
         return "—"
-    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+    return format_html('<pre class="toolgate-pre">{}</pre>',  # css/admin.css
                        pretty_json(value, sort_keys=sort_keys))
 
 

@@ -133,7 +133,7 @@ def test_an_event_page_pretty_prints_and_escapes_its_data_and_edits_nothing(admi
     response = admin_client.get(reverse("admin:approvals_auditevent_change", args=[event.pk]))
     assert response.status_code == 200
     body = response.content.decode()
-    assert '<pre style="white-space: pre-wrap; margin: 0">{\n  &quot;arguments&quot;: {\n' in body
+    assert '<pre class="toolgate-pre">{\n  &quot;arguments&quot;: {\n' in body
     assert "<script>alert" not in body and "&lt;script&gt;" in body
     assert event.hash in body and event.prev_hash in body
     assert reverse("admin:approvals_auditevent_timeline", args=[CONVO]) in body

@@ -46,7 +46,7 @@ def test_detail_page_pretty_prints_and_escapes_json(admin_client, record):
     assert "<script>alert" not in body
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in body
     # (jsonb, on PostgreSQL, keeps keys in its own order: look for the indentation, not the first key)
-    assert '<pre style="white-space: pre-wrap; margin: 0">{\n  &quot;' in body
+    assert '<pre class="toolgate-pre">{\n  &quot;' in body
     assert '\n  &quot;html&quot;: &quot;&lt;script&gt;' in body
     assert 'name="status"' not in body  # nothing is editable
 
