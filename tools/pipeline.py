@@ -402,7 +402,7 @@ class Pipeline:
         except NotSerialisable as exc:
             error = ToolError(ErrorType.EXECUTION_ERROR, str(exc))
             return await self._fail(tool, prepared, record, start, error, attempts)
-        output, truncated = truncate(output, settings.TOOLS_MAX_RESULT_CHARS)
+        output, truncated = truncate(output, settings.TOOLS_MAX_RESULT_CHARS, settings.TOOLS_MAX_RESULT_BYTES)
         if cache_key is not None and used is tool:
             await cache.aset(cache_key, {"output": output, "truncated": truncated}, tool.cache_ttl)
         return await self._succeed(tool, prepared, record, start, output, attempts=attempts,
@@ -532,17 +532,28 @@ def _permission_denied(tool: Tool) -> ToolError:
 
 def _error_from(tool: Tool, exc: BaseException) -> ToolError:
     if isinstance(exc, ArgumentError):
-        detail: dict[str, Any] = {"path": exc.path or "", "problem": exc.message}
+        detail: dict[str, Any] = {"path": exc.path or "", "problem": _clip(exc.message)}
         if exc.got is not None:
             detail["got"] = exc.got
-        return ToolError(ErrorType.VALIDATION_ERROR, f"invalid arguments for {tool.name}: {exc.message}",
-                         details=[detail], hint=exc.hint or f"Fix the argument and call {tool.name} again.")
+        message = _clip(f"invalid arguments for {tool.name}: {exc.message}")
+        return ToolError(ErrorType.VALIDATION_ERROR, message, details=[detail],
+                         hint=exc.hint or f"Fix the argument and call {tool.name} again.")
     if isinstance(exc, ToolTimeout):
         return ToolError(ErrorType.TIMEOUT, str(exc),
                          hint="The tool was too slow; try a smaller request or tell the user.")
     logger.warning("tool %s failed", tool.name, exc_info=exc)
     shown = exc.__cause__ if isinstance(exc, ToolAborted) and exc.__cause__ else exc
-    return ToolError(ErrorType.EXECUTION_ERROR, f"{tool.name} failed: {type(shown).__name__}: {shown}")
+    return ToolError(ErrorType.EXECUTION_ERROR, _clip(f"{tool.name} failed: {type(shown).__name__}: {shown}"))
+
+
+MAX_ERROR_CHARS = 2000  # an exception's message can be as large as the tool likes
+
+
+def _clip(message: str) -> str:
+    """A tool's error message, cut with a marker if it is longer than ``MAX_ERROR_CHARS``."""
+    if len(message) <= MAX_ERROR_CHARS:
+        return message
+    return f"{message[:MAX_ERROR_CHARS]}… [truncated {len(message) - MAX_ERROR_CHARS} characters]"
 
 
 def _cache_key(tool: Tool, prepared: PreparedCall) -> str:
