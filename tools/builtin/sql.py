@@ -315,6 +315,10 @@ def check_query(arguments: dict[str, Any], ctx: Any = None) -> None:
     raises the very error the tool would; a call it would refuse never waits for approval.
     """
     conn, authorizer = connect_readonly(ensure_database())
+    # Load the schema first: SQLite reads it with a statement of its own, which the handler
+    # below would stop too (and then every statement would look fine).
+    conn.execute("SELECT 1 FROM sqlite_master LIMIT 0")
+    authorizer.denied = None
     conn.set_progress_handler(_stop_at_once, 1)
     try:
         cursor = conn.execute(arguments["sql"], arguments.get("params") or [])

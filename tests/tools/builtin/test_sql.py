@@ -394,7 +394,7 @@ def test_the_row_limit_says_so_in_a_note(db_path, settings):
 
 
 MEMORY_SCRIPT = """
-import json, os, resource, django
+import json, os, django
 django.setup()
 from tools.builtin.sql import ensure_database, query_database
 from tools.pipeline import Pipeline, ToolCallRequest
@@ -404,12 +404,15 @@ registry.register(query_database)
 pipeline = Pipeline(registry, record=False, gate=None, access=None)
 ensure_database()
 pipeline.call_sync(ToolCallRequest("query_database", {"sql": "SELECT 1"}))
-page = os.sysconf("SC_PAGE_SIZE")
-with open("/proc/self/statm") as statm:
-    before = int(statm.read().split()[1]) * page
+def status(field):
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field + ":"))
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # start the peak (VmHWM) afresh: building the database may have raised it
+before = status("VmRSS")
 direct = query_database(os.environ["ATTACK"])
 piped = pipeline.call_sync(ToolCallRequest("query_database", {"sql": os.environ["ATTACK"]}))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = status("VmHWM")
 print(json.dumps({"grew": peak - before, "direct": [direct["truncated"], direct["row_count"]],
                   "piped": [piped.status, piped.output["truncated"], piped.output["note"]]}))
 """
@@ -417,7 +420,7 @@ print(json.dumps({"grew": peak - before, "direct": [direct["truncated"], direct[
 
 def test_the_recursive_printf_attack_does_not_blow_up_memory(db_path, tmp_path):
     """The attack from issue 10: 200 rows of a 1 MB string built 200 MB and raised the server's
-    memory by 530 MB. Measured in a fresh process: resident memory now, then its peak."""
+    memory by 530 MB. Measured in a fresh process: resident memory before, then its peak."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "ATTACK": ATTACK,
            "TOOLGATE_VAR_DIR": str(tmp_path / "var"), "TOOLS_SAMPLE_DB_PATH": str(db_path)}
     done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], env=env, capture_output=True, text=True,
@@ -428,3 +431,29 @@ def test_the_recursive_printf_attack_does_not_blow_up_memory(db_path, tmp_path):
     assert report["piped"][:2] == ["ok", True]
     assert report["piped"][2].startswith("the first row alone is over it")
     assert report["grew"] < 50 * 1024 * 1024, f"memory grew by {report['grew'] / 2**20:.0f} MB"
+
+
+# -- the pre-check (issue 10.6) -----------------------------------------------------------
+
+
+def test_the_precheck_refuses_what_the_tool_refuses_with_the_same_error(db_path):
+    from tools.builtin.sql import check_query
+
+    for sql, params in [("DELETE FROM customers", []), ("SELEC 1", []), ("SELECT 1; SELECT 2", []),
+                        ("SELECT ?", []), ("PRAGMA user_version", []), ("-- nothing", [])]:
+        with pytest.raises(ArgumentError) as by_tool:
+            q(sql, params)
+        with pytest.raises(ArgumentError) as by_precheck:
+            check_query({"sql": sql, "params": params})
+        refused = by_precheck.value
+        assert (refused.message, refused.path) == (by_tool.value.message, by_tool.value.path)
+
+
+def test_the_precheck_compiles_but_never_runs_the_query(db_path, settings):
+    from tools.builtin.sql import check_query
+
+    settings.TOOLS_SQL_TIMEOUT = 0.5
+    endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
+    with pytest.raises(ToolTimeout):
+        q(endless)
+    assert check_query({"sql": endless, "params": []}) is None
