@@ -218,6 +218,21 @@ def decision_entry(request: Any, actor: Any) -> Entry:
     )
 
 
+def edit_refused_entry(request: Any, actor: Any, edited: Any, error: dict[str, Any], message: str) -> Entry:
+    """``approval.edit_refused``: an approver's edited arguments failed the checks a new
+    call gets (the policy denied them, or the tool or its schema refused them); the
+    request stayed pending and nothing ran. ``edited`` must already be redacted."""
+    actor_id, name = _who(actor)
+    return Entry(
+        "approval.edit_refused", tool_call_id=request.tool_call_id, tool_name=request.tool_name,
+        user_id=request.requester_id, username=request.tool_call.username, actor=name,
+        conversation_id=request.conversation_id, outcome=str(error.get("type", "")),
+        data={"approval_id": request.pk, "actor_id": actor_id, "rule": error.get("rule", ""),
+              "reason": error.get("reason", ""), "message": message, "edited_arguments": edited,
+              "original_arguments": request.arguments},
+    )
+
+
 def policy_changed(actor: Any, obj: models.Model, action: str,
                    changes: Mapping[str, Any] | None = None) -> AuditEvent:
     """``policy.changed``: an administrator created, changed or deleted a policy object.

@@ -117,7 +117,7 @@ async def gate(call: PreparedCall) -> GateDecision:
     policy = snap.policies.get(name)
     if policy is not None and not policy.enabled:
         return GateDecision.deny(rule="policy:disabled", reason=f"{name} is disabled by an administrator")
-    if policy is not None and policy.rate_limit:
+    if policy is not None and policy.rate_limit and not call.recheck:
         limit = RateLimit.parse(policy.rate_limit, name)
         assert limit is not None
         retry_after = await ratelimit.acquire(f"policy:{name}", call.context.user_id, limit)

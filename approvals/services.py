@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -21,11 +21,11 @@ from approvals.models import ApprovalRequest
 from approvals.signals import call_settled
 from tools import records
 from tools.context import ToolContext
+from tools.errors import ErrorType, ToolError
 from tools.models import ToolCall
 from tools.pipeline import Pipeline
 from tools.registry import registry
-from tools.results import restore_redacted
-from tools.validation import ValidationFailure
+from tools.results import redactor, restore_redacted
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
         raise DecisionError(f"Unknown decision {decision!r}: use 'approve' or 'deny'.")
     if approver is None or not approver.is_authenticated or not approver.has_perm("approvals.decide"):
         raise DecisionError("You do not have permission to decide approval requests.")
-    request = ApprovalRequest.objects.select_related("tool_call", "decided_by").get(pk=request_id)
+    related = ("tool_call", "decided_by", "requester")
+    request = ApprovalRequest.objects.select_related(*related).get(pk=request_id)
     if request.requester_id == approver.pk and not settings.APPROVALS_ALLOW_SELF_APPROVAL:
         raise DecisionError("You cannot decide your own request: another approver must do it.")
     _refuse_if_decided(request)
@@ -53,7 +54,7 @@ def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
     reason = reason.strip()
     if decision == DENY and not reason:
         raise DecisionError("Give a reason to deny: it is shown to the user and the model.")
-    edited = _validated_edit(request, edited_arguments) if decision == APPROVE else None
+    edited = _checked_edit(request, approver, edited_arguments) if decision == APPROVE else None
     status = ApprovalRequest.Status.APPROVED if decision == APPROVE else ApprovalRequest.Status.DENIED
     with transaction.atomic():
         if not request.claim_decision(status, decided_by=approver, reason=reason, edited_arguments=edited):
@@ -122,7 +123,16 @@ def _refuse_if_decided(request: ApprovalRequest) -> None:
             f"This request was already {request.status} by {who}{when}; decisions are final.")
 
 
-def _validated_edit(request: ApprovalRequest, edited: dict[str, Any] | None) -> dict[str, Any] | None:
+def _checked_edit(request: ApprovalRequest, approver: Any,
+                  edited: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The approver's edit, if it passes every check a new call would: permission,
+    validation, the tool's pre-check and the policy (deny rules, argument rules).
+
+    A refused edit is audited (``approval.edit_refused``) and raised as a DecisionError
+    naming the reason; the request stays pending, so the approver can approve the call as
+    asked, edit it again or deny it. Edited arguments that the policy would park for
+    approval pass: approving the edit is that approval.
+    """
     if edited is None:
         return None
     if not isinstance(edited, dict):
@@ -132,11 +142,24 @@ def _validated_edit(request: ApprovalRequest, edited: dict[str, Any] | None) -> 
         raise DecisionError(f"The tool {request.tool_name} is no longer installed.")
     record = request.tool_call
     parked = record.pending_arguments if record.pending_arguments is not None else record.arguments
-    try:
-        tool.validate(restore_redacted(edited, parked))
-    except ValidationFailure as exc:
-        problems = "; ".join(f"{d.get('path') or '(arguments)'}: {d['problem']}"
-                             for d in exc.error.details)
-        raise DecisionError(
-            f"The edited arguments are not valid for {tool.name}: {problems or exc}") from None
-    return edited if edited != request.arguments else None
+    context = ToolContext(user=request.requester, call_id=record.call_id, scope=record.scope or {})
+    error = async_to_sync(Pipeline().check_edit)(tool.name, restore_redacted(edited, parked), context)
+    if error is None:
+        return edited if edited != request.arguments else None
+    message = _refusal(tool.name, error)
+    audit.record(audit.edit_refused_entry(request, approver, redactor()(edited), error.as_dict(), message))
+    raise DecisionError(message)
+
+
+def _refusal(tool_name: str, error: ToolError) -> str:
+    """What the approver is told when their edit is refused."""
+    still = "The request is still pending: approve it as asked, edit it again or deny it."
+    if error.type == ErrorType.DENIED:
+        reason = error.extra.get("reason") or error.message
+        return f"The edited arguments are denied by the policy: {reason}. {still}"
+    if error.type == ErrorType.VALIDATION_ERROR:
+        problems = "; ".join(f"{d.get('path') or '(arguments)'}: {d['problem']}" for d in error.details)
+        return f"The edited arguments are not valid for {tool_name}: {problems or error.message}"
+    if error.type == ErrorType.PERMISSION_DENIED:
+        return f"The requester may no longer use {tool_name}, so the call cannot run. Deny it instead."
+    return f"The edited arguments are refused by {tool_name}: {error.message}"

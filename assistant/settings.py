@@ -187,6 +187,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "toolgate@localhost")
 # --- Tools (see docs/tools.md) -------------------------------------------------------------
 TOOLS_DEFAULT_TIMEOUT = env_float("TOOLS_DEFAULT_TIMEOUT", 30.0, minimum=0.1)
 TOOLS_MAX_RESULT_CHARS = env_int("TOOLS_MAX_RESULT_CHARS", 20_000, minimum=100)
+# The hard ceiling on one result as stored, streamed and sent to the model (docs/security.md).
+TOOLS_MAX_RESULT_BYTES = env_int("TOOLS_MAX_RESULT_BYTES", 262_144, minimum=1024)
 TOOLS_MAX_CONCURRENCY = env_int("TOOLS_MAX_CONCURRENCY", 8, minimum=1)
 TOOLS_SENSITIVE_KEYS = env_list(
     "TOOLS_SENSITIVE_KEYS",
@@ -208,6 +210,8 @@ TOOLS_FILE_MAX_BYTES = env_int("TOOLS_FILE_MAX_BYTES", 1_000_000, minimum=1)
 TOOLS_SAMPLE_DB_PATH = Path(env_str("TOOLS_SAMPLE_DB_PATH", str(VAR_DIR / "sample.sqlite3")))
 TOOLS_SQL_MAX_ROWS = env_int("TOOLS_SQL_MAX_ROWS", 200, minimum=1)
 TOOLS_SQL_TIMEOUT = env_float("TOOLS_SQL_TIMEOUT", 2.0, minimum=0.01)
+# Total size of one query_database result, enforced while rows are fetched (docs/security.md).
+TOOLS_SQL_MAX_BYTES = env_int("TOOLS_SQL_MAX_BYTES", 16_000, minimum=100)
 TOOLS_HTTP_ALLOWED_HOSTS = env_list("TOOLS_HTTP_ALLOWED_HOSTS", ["example.com", "*.wikipedia.org"])
 TOOLS_HTTP_EXTRA_ALLOWED_NETWORKS = env_list("TOOLS_HTTP_EXTRA_ALLOWED_NETWORKS")
 TOOLS_HTTP_MAX_BYTES = env_int("TOOLS_HTTP_MAX_BYTES", 500_000, minimum=1)

@@ -59,6 +59,15 @@ class Retry:
 
 
 NO_RETRY = Retry(attempts=1)
+
+Precheck = Callable[[dict[str, Any], ToolContext], Any]
+"""A tool's cheap pre-check: given the validated keyword arguments (what the tool would
+receive, without its ``ToolContext``) and the caller's context, it raises what the tool
+itself would raise for a call it is bound to refuse — :class:`~tools.errors.ArgumentError`
+for an unusable argument — and returns ``None`` (or an awaitable of it) otherwise. It runs
+right after validation, before the rate limit and the gate, so such a call fails at once
+and never waits for an approver. It must not change anything: it also runs for calls that
+are then denied or parked."""
 RETRY_TIMEOUTS = (*Retry().on, ToolTimeout)
 
 _RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -106,6 +115,7 @@ class Tool:
     fallback: str | None = None
     permission: str | None = None
     strict: bool | None = None
+    precheck: Precheck | None = None
     is_async: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +144,11 @@ class Tool:
         if not isinstance(self.retry, Retry):
             raise ToolDefinitionError(
                 f"tool {self.name!r}: retry must be a Retry(...) policy, got {self.retry!r}"
+            )
+        if self.precheck is not None and not callable(self.precheck):
+            raise ToolDefinitionError(
+                f"tool {self.name!r}: precheck must be a function (arguments, ctx) -> None, "
+                f"got {self.precheck!r}"
             )
         self.rate_limit = RateLimit.parse(self.rate_limit, self.name)
         if self.strict:
@@ -227,7 +242,8 @@ def tool(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
     Options: ``name``, ``description``, ``params`` (a pydantic model to use instead of the
     signature), ``risk``, ``read_only``, ``timeout``, ``retry``, ``cache_ttl``,
-    ``rate_limit``, ``max_concurrency``, ``fallback``, ``permission``, ``strict``.
+    ``rate_limit``, ``max_concurrency``, ``fallback``, ``permission``, ``strict``,
+    ``precheck`` (see :data:`Precheck`).
     """
     if fn is not None:
         return Tool.from_function(fn, **options)
@@ -258,4 +274,5 @@ def _context_param(fn: Callable[..., Any]) -> str | None:
     return None
 
 
-__all__ = ["NO_RETRY", "RETRY_TIMEOUTS", "Docstring", "RateLimit", "Retry", "Risk", "Tool", "tool"]
+__all__ = ["NO_RETRY", "RETRY_TIMEOUTS", "Docstring", "Precheck", "RateLimit", "Retry", "Risk", "Tool",
+           "tool"]

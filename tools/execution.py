@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import inspect
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -96,6 +98,29 @@ async def invoke(tool: Tool, kwargs: dict[str, Any], context: ToolContext) -> An
     except TimeoutError:
         if scope.expired():
             raise ToolTimeout(f"{tool.name} did not finish within {timeout:g} s") from None
+        raise
+
+
+async def precheck(tool: Tool, kwargs: dict[str, Any], context: ToolContext) -> None:
+    """Run the tool's pre-check (if it has one) under the tool's timeout; it raises what
+    the tool would. A synchronous pre-check runs on the tool thread pool, like the tool."""
+    check = tool.precheck
+    if check is None:
+        return
+    timeout = tool.timeout or settings.TOOLS_DEFAULT_TIMEOUT
+    scope = asyncio.timeout(timeout)
+    try:
+        async with scope:
+            if inspect.iscoroutinefunction(check):
+                await check(kwargs, context)
+                return
+            loop = asyncio.get_running_loop()
+            run = contextvars.copy_context().run
+            bound = functools.partial(check, kwargs, context)
+            await loop.run_in_executor(executor(), run, _run_sync, bound, {})
+    except TimeoutError:
+        if scope.expired():
+            raise ToolTimeout(f"the pre-check of {tool.name} did not finish within {timeout:g} s") from None
         raise
 
 

@@ -27,7 +27,12 @@ Action = Literal["allow", "require_approval", "deny"]
 
 @dataclass(frozen=True)
 class PreparedCall:
-    """A validated call, exactly as it would run."""
+    """A validated call, exactly as it would run.
+
+    ``recheck`` is true when the gate is asked again about a call it already saw: an
+    approver's edited arguments of a parked call. The gate must decide them like a new
+    call, but should not count them against rate limits a second time.
+    """
 
     tool: Tool
     arguments: dict[str, Any]
@@ -35,6 +40,7 @@ class PreparedCall:
     context: ToolContext
     call_id: str = ""
     record_id: int | None = None
+    recheck: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from tools import logcontext, ratelimit, records
 from tools.context import ToolContext
 from tools.definition import Tool
 from tools.errors import ArgumentError, ErrorType, ToolError, ToolTimeout
-from tools.execution import ToolAborted, invoke_with_retries
+from tools.execution import ToolAborted, invoke_with_retries, precheck
 from tools.gate import FROM_SETTINGS, GateDecision, PreparedCall, aavailable_tools, acan_use, load_gate
 from tools.models import ToolCall
 from tools.registry import Registry
@@ -194,17 +194,20 @@ class Pipeline:
         raw = parked if arguments is None else restore_redacted(arguments, parked)
         tool = self.registry.get(record.tool_name)
         try:
-            if tool is None:
-                raise _Stop(_unknown_tool(record.tool_name, []), ToolCall.Status.FAILED)
-            if not await acan_use(ctx.user, tool, self.access):
-                raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
-            try:
-                kwargs, args_json = tool.validate(raw)
-            except ValidationFailure as exc:
-                raise _Stop(exc.error, ToolCall.Status.FAILED) from None
+            if arguments is not None:  # an approver's edit: checked like a new call
+                prepared = await self._admit_edit(tool, record.tool_name, raw, ctx, record.pk)
+                tool, kwargs, args_json = prepared.tool, prepared.arguments, prepared.arguments_json
+            else:
+                if tool is None:
+                    raise _Stop(_unknown_tool(record.tool_name, []), ToolCall.Status.FAILED)
+                if not await acan_use(ctx.user, tool, self.access):
+                    raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
+                kwargs, args_json = _validated(tool, raw, ToolCall.Status.FAILED)
         except _Stop as stop:
+            extra = {"gate_action": stop.gate.action, "gate_rule": stop.gate.rule[:200],
+                     "gate_reason": stop.gate.reason} if stop.gate is not None else {}
             settled = await sync_to_async(records.settle_pending)(
-                record, stop.status, stop.error, redact=self.redact, duration_ms=_ms(start))
+                record, stop.status, stop.error, redact=self.redact, duration_ms=_ms(start), **extra)
             if not settled:
                 return ToolResult.from_record(await ToolCall.objects.aget(pk=record_id))
             return ToolResult(record.call_id, record.tool_name, "error", error=stop.error,
@@ -216,6 +219,21 @@ class Pipeline:
             return ToolResult.from_record(await ToolCall.objects.aget(pk=record_id))
         prepared = PreparedCall(tool, kwargs, args_json, ctx, record.call_id, record.pk)
         return await self._execute(tool, prepared, record, start, use_cache=False)
+
+    async def check_edit(self, name: str, arguments: Any, context: ToolContext) -> ToolError | None:
+        """Would an approver's edited arguments of a parked call pass the checks a new call
+        gets — permission, validation, the tool's pre-check, the gate? The error that stops
+        them (a ``denied`` one carries the rule and its reason), or ``None``.
+
+        ``arguments`` must already have any ``"[REDACTED]"`` restored. A gate's "require
+        approval" is not an error here: approving the edit is that approval. Nothing is
+        recorded or run; :meth:`run_approved` checks again when it runs the call.
+        """
+        try:
+            await self._admit_edit(self.registry.get(name), name, arguments, context, None)
+        except _Stop as stop:
+            return stop.error
+        return None
 
     async def deny_pending(self, record_id: int, reason: str, *, rule: str = "") -> ToolResult:
         """Close a parked call without running it; the model gets a ``denied`` result."""
@@ -259,10 +277,8 @@ class Pipeline:
             raise _Stop(_unknown_tool(request.name, available), ToolCall.Status.REJECTED)
         if not await acan_use(ctx.user, tool, self.access):
             raise _Stop(_permission_denied(tool), ToolCall.Status.REJECTED)
-        try:
-            kwargs, args_json = tool.validate(request.arguments)
-        except ValidationFailure as exc:
-            raise _Stop(exc.error, ToolCall.Status.REJECTED) from None
+        kwargs, args_json = _validated(tool, request.arguments, ToolCall.Status.REJECTED)
+        await _prechecked(tool, kwargs, args_json, ctx, ToolCall.Status.REJECTED)
         if tool.rate_limit is not None:
             retry_after = await ratelimit.acquire(tool.name, ctx.user_id, tool.rate_limit)
             if retry_after is not None:
@@ -276,12 +292,7 @@ class Pipeline:
         prepared = PreparedCall(tool, kwargs, args_json, ctx, ctx.call_id)
         decision = await self._decide(prepared)
         if decision.action == "deny":
-            reason = decision.reason or "the policy does not allow this call"
-            raise _Stop(ToolError(
-                ErrorType.DENIED, f"the call to {tool.name} was denied: {reason}",
-                hint="Do not retry this call; tell the user it is not allowed.",
-                extra={"reason": reason, "rule": decision.rule},
-            ), ToolCall.Status.DENIED, args_json, decision)
+            raise _denied(prepared, decision)
         if decision.action == "require_approval":
             raise _Stop(ToolError(
                 ErrorType.APPROVAL_REQUIRED,
@@ -290,6 +301,23 @@ class Pipeline:
                 extra={"rule": decision.rule, **decision.data},
             ), ToolCall.Status.PENDING, args_json, decision, prepared)
         return tool, prepared, decision
+
+    async def _admit_edit(self, tool: Tool | None, name: str, raw: Any, ctx: ToolContext,
+                          record_id: int | None) -> PreparedCall:
+        """An approver's edited arguments through every check a new call gets: permission,
+        validation, the tool's pre-check and the gate (told it is a re-check). The gate's
+        "require approval" passes: the approver approving the edit is that approval."""
+        if tool is None:
+            raise _Stop(_unknown_tool(name, []), ToolCall.Status.FAILED)
+        if not await acan_use(ctx.user, tool, self.access):
+            raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
+        kwargs, args_json = _validated(tool, raw, ToolCall.Status.FAILED)
+        await _prechecked(tool, kwargs, args_json, ctx, ToolCall.Status.FAILED)
+        prepared = PreparedCall(tool, kwargs, args_json, ctx, ctx.call_id, record_id, recheck=True)
+        decision = await self._decide(prepared)
+        if decision.action == "deny":
+            raise _denied(prepared, decision)
+        return prepared
 
     async def _decide(self, prepared: PreparedCall) -> GateDecision:
         """The gate's decision. A gate that fails denies (fails closed) instead of crashing."""
@@ -374,7 +402,7 @@ class Pipeline:
         except NotSerialisable as exc:
             error = ToolError(ErrorType.EXECUTION_ERROR, str(exc))
             return await self._fail(tool, prepared, record, start, error, attempts)
-        output, truncated = truncate(output, settings.TOOLS_MAX_RESULT_CHARS)
+        output, truncated = truncate(output, settings.TOOLS_MAX_RESULT_CHARS, settings.TOOLS_MAX_RESULT_BYTES)
         if cache_key is not None and used is tool:
             await cache.aset(cache_key, {"output": output, "truncated": truncated}, tool.cache_ttl)
         return await self._succeed(tool, prepared, record, start, output, attempts=attempts,
@@ -390,6 +418,10 @@ class Pipeline:
         if fallback is None or not await acan_use(prepared.context.user, fallback, self.access):
             return None
         kwargs, args_json = fallback.validate(prepared.arguments_json)
+        try:
+            await precheck(fallback, kwargs, prepared.context)
+        except Exception:
+            return None  # the fallback would refuse these arguments: the primary's error stands
         call = PreparedCall(fallback, kwargs, args_json, prepared.context, prepared.call_id,
                             prepared.record_id)
         if (await self._decide(call)).action != "allow":
@@ -461,6 +493,33 @@ def _async_gate(gate: Any) -> Any:
     return wrapped
 
 
+def _validated(tool: Tool, raw: Any, status: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        return tool.validate(raw)
+    except ValidationFailure as exc:
+        raise _Stop(exc.error, status) from None
+
+
+async def _prechecked(tool: Tool, kwargs: dict[str, Any], args_json: dict[str, Any], ctx: ToolContext,
+                      status: str) -> None:
+    """The tool's own pre-check: a call it would refuse anyway stops here, before the gate."""
+    if tool.precheck is None:
+        return
+    try:
+        await precheck(tool, kwargs, ctx)
+    except Exception as exc:
+        raise _Stop(_error_from(tool, exc), status, args_json) from None
+
+
+def _denied(prepared: PreparedCall, decision: GateDecision) -> _Stop:
+    reason = decision.reason or "the policy does not allow this call"
+    return _Stop(ToolError(
+        ErrorType.DENIED, f"the call to {prepared.tool.name} was denied: {reason}",
+        hint="Do not retry this call; tell the user it is not allowed.",
+        extra={"reason": reason, "rule": decision.rule},
+    ), ToolCall.Status.DENIED, prepared.arguments_json, decision)
+
+
 def _unknown_tool(name: str, available: list[str]) -> ToolError:
     return ToolError(ErrorType.UNKNOWN_TOOL, f"there is no tool named {name!r}",
                      hint=f"Use one of: {', '.join(available) or '(no tools available)'}.")
@@ -473,17 +532,28 @@ def _permission_denied(tool: Tool) -> ToolError:
 
 def _error_from(tool: Tool, exc: BaseException) -> ToolError:
     if isinstance(exc, ArgumentError):
-        detail: dict[str, Any] = {"path": exc.path or "", "problem": exc.message}
+        detail: dict[str, Any] = {"path": exc.path or "", "problem": _clip(exc.message)}
         if exc.got is not None:
             detail["got"] = exc.got
-        return ToolError(ErrorType.VALIDATION_ERROR, f"invalid arguments for {tool.name}: {exc.message}",
-                         details=[detail], hint=exc.hint or f"Fix the argument and call {tool.name} again.")
+        message = _clip(f"invalid arguments for {tool.name}: {exc.message}")
+        return ToolError(ErrorType.VALIDATION_ERROR, message, details=[detail],
+                         hint=exc.hint or f"Fix the argument and call {tool.name} again.")
     if isinstance(exc, ToolTimeout):
         return ToolError(ErrorType.TIMEOUT, str(exc),
                          hint="The tool was too slow; try a smaller request or tell the user.")
     logger.warning("tool %s failed", tool.name, exc_info=exc)
     shown = exc.__cause__ if isinstance(exc, ToolAborted) and exc.__cause__ else exc
-    return ToolError(ErrorType.EXECUTION_ERROR, f"{tool.name} failed: {type(shown).__name__}: {shown}")
+    return ToolError(ErrorType.EXECUTION_ERROR, _clip(f"{tool.name} failed: {type(shown).__name__}: {shown}"))
+
+
+MAX_ERROR_CHARS = 2000  # an exception's message can be as large as the tool likes
+
+
+def _clip(message: str) -> str:
+    """A tool's error message, cut with a marker if it is longer than ``MAX_ERROR_CHARS``."""
+    if len(message) <= MAX_ERROR_CHARS:
+        return message
+    return f"{message[:MAX_ERROR_CHARS]}… [truncated {len(message) - MAX_ERROR_CHARS} characters]"
 
 
 def _cache_key(tool: Tool, prepared: PreparedCall) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from json.encoder import encode_basestring  # type: ignore[attr-defined]  # the C one
 from typing import Any
 
 import pydantic_core
@@ -127,14 +128,123 @@ def restore_redacted(edited: Any, original: Any) -> Any:
     return edited
 
 
-def truncate(value: Any, max_chars: int) -> tuple[Any, bool]:
-    """Return ``value`` unchanged if its JSON fits, else a marked, truncated JSON text."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if len(text) <= max_chars:
+_SLICE = 1 << 16  # long strings are measured this many characters at a time
+
+
+def _key(key: Any) -> str:
+    return key if isinstance(key, str) else json.dumps(key)
+
+
+def _str_size(text: str) -> tuple[int, int]:
+    """(characters, UTF-8 bytes) of ``text`` as a JSON string, quotes included. A long
+    string is escaped a slice at a time, so measuring it never copies it whole."""
+    if len(text) > _SLICE:
+        chars = size = 2
+        for start in range(0, len(text), _SLICE):
+            more_chars, more_bytes = _str_size(text[start:start + _SLICE])
+            chars, size = chars + more_chars - 2, size + more_bytes - 2
+        return chars, size
+    escaped = encode_basestring(text)
+    return len(escaped), len(escaped) if escaped.isascii() else len(escaped.encode("utf-8", "surrogatepass"))
+
+
+def json_size(value: Any) -> tuple[int, int]:
+    """(characters, UTF-8 bytes) of ``json.dumps(value, ensure_ascii=False,
+    separators=(",", ":"))``, computed without building that text."""
+    chars, size, _ = _measure(value)
+    return chars, size
+
+
+def stored_bytes(value: Any) -> int:
+    """UTF-8 bytes of ``json.dumps(value, ensure_ascii=False)`` — with the space after every
+    separator, as the database, the model and the browser get it — without building it."""
+    _, size, separators = _measure(value)
+    return size + separators
+
+
+def _measure(value: Any) -> tuple[int, int, int]:
+    """(characters, bytes, separators) of the compact JSON text of ``value``."""
+    if isinstance(value, str):
+        return (*_str_size(value), 0)
+    if isinstance(value, dict):
+        chars = size = 1 + max(len(value), 1)  # braces and commas
+        separators = 2 * len(value) - 1 if value else 0
+        for key, item in value.items():
+            key_chars, key_bytes = _str_size(_key(key))
+            item_chars, item_bytes, item_separators = _measure(item)
+            chars, size = chars + key_chars + 1 + item_chars, size + key_bytes + 1 + item_bytes
+            separators += item_separators
+        return chars, size, separators
+    if isinstance(value, list | tuple):
+        chars = size = 1 + max(len(value), 1)
+        separators = max(len(value) - 1, 0)
+        for item in value:
+            item_chars, item_bytes, item_separators = _measure(item)
+            chars, size, separators = chars + item_chars, size + item_bytes, separators + item_separators
+        return chars, size, separators
+    text = json.dumps(value)  # a number, a boolean or null
+    return len(text), len(text), 0
+
+
+def _chunks(value: Any, clip: int) -> Iterator[str]:
+    """The JSON text of ``value`` in pieces, with every string cut to ``clip`` characters.
+
+    Each character takes at least one in JSON, so the first ``clip - 1`` characters of the
+    result are exactly those of the whole text; the caller stops reading once it has them.
+    """
+    if isinstance(value, str):
+        yield encode_basestring(value[:clip])
+    elif isinstance(value, dict):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            yield f"{',' if index else ''}{encode_basestring(_key(key)[:clip])}:"
+            yield from _chunks(item, clip)
+        yield "}"
+    elif isinstance(value, list | tuple):
+        yield "["
+        for index, item in enumerate(value):
+            if index:
+                yield ","
+            yield from _chunks(item, clip)
+        yield "]"
+    else:
+        yield json.dumps(value)
+
+
+def json_prefix(value: Any, chars: int) -> str:
+    """The first ``chars`` characters of the JSON text of ``value``, without building the rest."""
+    pieces, have = [], 0
+    for piece in _chunks(value, chars + 1):
+        pieces.append(piece)
+        have += len(piece)
+        if have >= chars:
+            break
+    return "".join(pieces)[:chars]
+
+
+def truncate(value: Any, max_chars: int, max_bytes: int | None = None) -> tuple[Any, bool]:
+    """Return ``value`` unchanged if its JSON text fits, else a marked, truncated JSON text.
+
+    "Fits" means at most ``max_chars`` characters of compact JSON and, if given, at most
+    ``max_bytes`` bytes as :func:`stored_bytes` counts them. The marker — ``{"truncated":
+    true, "total_chars": N, "content": "…"}`` — is itself at most ``max_bytes`` bytes (its
+    content is cut shorter if escaping or multi-byte characters would take it over). The
+    value's whole JSON text is never built: a tool may return something huge, and this
+    holds no copy of it.
+    """
+    total_chars, total_bytes, separators = _measure(value)
+    if total_chars <= max_chars and (max_bytes is None or total_bytes + separators <= max_bytes):
         return value, False
-    cut = len(text) - max_chars
-    return {
-        "truncated": True,
-        "total_chars": len(text),
-        "content": f"{text[:max_chars]}… [truncated {cut} characters]",
-    }, True
+    shown = min(max_chars, total_chars)
+    text = json_prefix(value, shown)
+    while True:
+        marker = {
+            "truncated": True,
+            "total_chars": total_chars,
+            "content": f"{text[:shown]}… [truncated {total_chars - shown} characters]",
+        }
+        excess = 0 if max_bytes is None else stored_bytes(marker) - max_bytes
+        if excess <= 0 or shown == 0:
+            return marker, True
+        size = max_bytes + excess  # type: ignore[operator]
+        shown = max(0, min(shown - 1, shown * max_bytes // size))  # type: ignore[operator]

@@ -3,6 +3,7 @@
 import datetime
 import enum
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,10 +15,13 @@ from tools.results import (
     REDACTED,
     NotSerialisable,
     Redactor,
+    json_prefix,
+    json_size,
     redact_error,
     redact_text,
     redactor,
     restore_redacted,
+    stored_bytes,
     to_jsonable,
     truncate,
 )
@@ -164,3 +168,32 @@ def test_long_values_are_truncated_with_a_visible_marker():
 def test_truncation_counts_characters_not_bytes():
     value = "é" * 50
     assert truncate(value, 52) == (value, False)  # 50 characters plus two quotes
+
+
+@pytest.mark.parametrize("value", [
+    "plain", 'q"\\\n\x01é😀', {"a": [1, 2.5, None, True, False, {"b": "c"}], 1: "x", "k": {}},
+    [], {}, [[[]]], float("inf"), "x" * 200_000 + '"' * 70_000 + "é",
+])
+def test_sizes_and_prefixes_match_json_dumps_without_building_the_text(value):
+    compact = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    assert json_size(value) == (len(compact), len(compact.encode()))
+    assert stored_bytes(value) == len(json.dumps(value, ensure_ascii=False).encode())
+    for chars in (0, 1, 7, len(compact) // 2, len(compact)):
+        assert json_prefix(value, chars) == compact[:chars]
+
+
+@pytest.mark.parametrize("text", ['"' * 50_000, "\x01" * 50_000, "😀" * 50_000, "x" * 1_000_000])
+def test_the_marker_itself_fits_the_byte_limit_whatever_the_text(text):
+    out, truncated = truncate({"t": text}, 20_000, 10_000)
+    assert truncated is True
+    assert 9_000 < len(json.dumps(out, ensure_ascii=False).encode()) <= 10_000
+    cut = int(re.search(r"… \[truncated (\d+) characters\]$", out["content"])[1])
+    shown = out["total_chars"] - cut
+    assert shown > 1_000
+    assert out["content"] == json_prefix({"t": text}, shown) + f"… [truncated {cut} characters]"
+
+
+def test_a_value_within_the_characters_but_over_the_bytes_is_truncated():
+    value = "é" * 50
+    assert truncate(value, 52, 102) == (value, False)  # two bytes a character, and two quotes
+    assert truncate(value, 52, 101)[1] is True

@@ -182,7 +182,17 @@ def _too_big(target: Target, size: int, limit: int) -> ArgumentError:
     )
 
 
-@tool(risk="low", read_only=True)
+def check_path(arguments: dict[str, Any], ctx: ToolContext) -> None:
+    """read_file's and write_file's pre-check (``Tool.precheck``), run before the gate:
+    the path must stay inside the caller's workspace. It creates nothing (the workspace may
+    not exist yet); the tool checks again, and opens without following links, when it runs."""
+    if ctx.user_id is None:
+        workspace_for(ctx)  # raises the tool's own error
+    workspace = (Path(settings.TOOLS_WORKSPACE_ROOT) / str(ctx.user_id)).resolve()
+    locate(workspace, arguments["path"])
+
+
+@tool(risk="low", read_only=True, precheck=check_path)
 def read_file(ctx: ToolContext, path: PathArg) -> dict[str, Any]:
     """Read a UTF-8 text file from the user's private workspace.
 
@@ -226,7 +236,7 @@ def read_file(ctx: ToolContext, path: PathArg) -> dict[str, Any]:
     return {"path": target.shown, "size": len(data), "content": content}
 
 
-@tool(risk="medium")
+@tool(risk="medium", precheck=check_path)
 def write_file(ctx: ToolContext, path: PathArg, content: str, overwrite: bool = False) -> dict[str, Any]:
     """Save text as a UTF-8 file in the user's private workspace.
 

@@ -38,6 +38,7 @@ SCRIPT_VERSION = int(hashlib.sha256(SCRIPT.encode()).hexdigest()[:7], 16)
 
 MAX_VALUE_BYTES = 1_000_000  # longest string or blob a query may produce
 MAX_SQL_CHARS = 10_000
+MAX_COLUMNS = 64  # so one row holds at most MAX_COLUMNS * MAX_VALUE_BYTES, whatever the budget
 _PROGRESS_STEPS = 1_000  # SQLite VM instructions between deadline checks
 
 _ALLOWED_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
@@ -185,6 +186,7 @@ def connect_readonly(path: Path) -> tuple[sqlite3.Connection, Authorizer]:
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
     conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_CHARS * 4)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)  # one row: at most MAX_COLUMNS values
     authorizer = Authorizer()
     conn.set_authorizer(authorizer)
     return conn, authorizer
@@ -266,7 +268,73 @@ def _explain(exc: sqlite3.Error, authorizer: Authorizer, deadline: Deadline) -> 
                          hint="Check the SQL syntax and the table and column names in the description.")
 
 
-@tool(risk="low", read_only=True)
+def _size(value: Any) -> int:
+    """About how many bytes ``value`` takes in the JSON result (never less than it takes)."""
+    if isinstance(value, str):
+        return len(value) + 3 if value.isascii() else len(value.encode("utf-8", "replace")) + 3
+    if isinstance(value, bytes):
+        return 2 * len(value) + 4  # X'…' in hexadecimal
+    if value is None:
+        return 5
+    return len(repr(value)) + 1
+
+
+def _fetch(cursor: sqlite3.Cursor, max_rows: int, max_bytes: int) -> tuple[list[tuple[Any, ...]], str]:
+    """Rows one at a time until the row limit or the byte budget is reached.
+
+    Returns the rows and, when it stopped early, why. A row that would take the result past
+    the budget is dropped, so the process never holds more than the budget plus one row.
+    """
+    rows: list[tuple[Any, ...]] = []
+    used = 0
+    while True:
+        row = cursor.fetchone()
+        if row is None:
+            return rows, ""
+        if len(rows) == max_rows:
+            return rows, (f"stopped after {max_rows} rows (the row limit); add LIMIT or filter "
+                          "to see the rest")
+        used += sum(_size(value) for value in row) + 2
+        if used > max_bytes:
+            what = (f"stopped after {len(rows)} rows" if rows else "the first row alone is over it")
+            return rows, (f"{what}: the result reached its size limit of {max_bytes:,} bytes; select "
+                          "fewer or shorter columns (substr(...)) or fewer rows")
+        rows.append(row)
+
+
+def _stop_at_once() -> int:
+    return 1  # progress handler: abort before the statement's first step reads anything
+
+
+def check_query(arguments: dict[str, Any], ctx: Any = None) -> None:
+    """query_database's pre-check (``Tool.precheck``), run before the gate.
+
+    The statement is compiled on the same read-only connection, with the same authorizer
+    and limits, as when it runs, and a progress handler stops it at its first instruction,
+    so nothing is read. A write, a PRAGMA, a syntax error or a wrong number of parameters
+    raises the very error the tool would; a call it would refuse never waits for approval.
+    """
+    conn, authorizer = connect_readonly(ensure_database())
+    # Load the schema first: SQLite reads it with a statement of its own, which the handler
+    # below would stop too (and then every statement would look fine).
+    conn.execute("SELECT 1 FROM sqlite_master LIMIT 0")
+    authorizer.denied = None
+    conn.set_progress_handler(_stop_at_once, 1)
+    try:
+        cursor = conn.execute(arguments["sql"], arguments.get("params") or [])
+        if cursor.description is None:
+            raise ArgumentError("sql contains no statement", path="sql", got=arguments["sql"],
+                                hint=_READ_ONLY_HINT)
+    except sqlite3.OperationalError as exc:
+        if str(exc) != "interrupted" or authorizer.denied is not None:
+            raise _explain(exc, authorizer, Deadline(0)) from None
+    except sqlite3.Error as exc:
+        raise _explain(exc, authorizer, Deadline(0)) from None
+    finally:
+        conn.close()
+
+
+@tool(risk="low", read_only=True, precheck=check_query)
 def query_database(
     sql: Annotated[str, Field(min_length=1, max_length=MAX_SQL_CHARS)],
     params: Annotated[list[str | int | float | None], Field(max_length=100)] = [],  # noqa: B006 (never mutated)
@@ -278,7 +346,8 @@ def query_database(
     statement per call; anything that writes, PRAGMA, ATTACH and table-valued functions
     such as json_each are refused. Put values in params and refer to them with ? in the
     SQL instead of pasting them into the text. Results are capped at a maximum number of
-    rows ("truncated": true when more rows existed) and slow queries are stopped.
+    rows and a maximum size ("truncated": true and a "note" saying why when more rows
+    existed) and slow queries are stopped.
 
     Example: sql="SELECT name, price FROM products WHERE category = ? ORDER BY price DESC LIMIT 5",
     params=["Kitchen"]
@@ -289,7 +358,6 @@ def query_database(
         sql: A single SQLite SELECT statement; use ? placeholders for values.
         params: Values for the ? placeholders, in order (strings, numbers or null).
     """
-    max_rows = settings.TOOLS_SQL_MAX_ROWS
     conn, authorizer = connect_readonly(ensure_database())
     deadline = Deadline(settings.TOOLS_SQL_TIMEOUT)
     conn.set_progress_handler(deadline, _PROGRESS_STEPS)
@@ -298,19 +366,20 @@ def query_database(
         if cursor.description is None:
             raise ArgumentError("sql contains no statement", path="sql", got=sql, hint=_READ_ONLY_HINT)
         columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchmany(max_rows + 1)
+        rows, stopped = _fetch(cursor, settings.TOOLS_SQL_MAX_ROWS, settings.TOOLS_SQL_MAX_BYTES)
     except sqlite3.Error as exc:
         raise _explain(exc, authorizer, deadline) from None
     finally:
         conn.close()
-    truncated = len(rows) > max_rows
-    rows = rows[:max_rows]
-    return {
+    result: dict[str, Any] = {
         "columns": columns,
         "rows": [[_jsonable(v) for v in row] for row in rows],
         "row_count": len(rows),
-        "truncated": truncated,
+        "truncated": bool(stopped),
     }
+    if stopped:
+        result["note"] = stopped
+    return result
 
 
 query_database.description = f"{query_database.description}\n\n{SCHEMA_TEXT}"

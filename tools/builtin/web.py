@@ -47,7 +47,24 @@ class HostNotFound(LookupError):
     """The host name does not resolve."""
 
 
-@tool(risk="medium", read_only=True, retry=Retry(attempts=2))
+def check_target(arguments: dict[str, Any], ctx: Any = None) -> None:
+    """http_get's pre-check (``Tool.precheck``), run before the gate, without connecting
+    and without resolving a name: the URL text and the host allowlist, and an address
+    written in the URL. A URL the tool would refuse fails at once with the tool's error."""
+    url = arguments["url"]
+    allowlist = netguard.parse_allowlist(settings.TOOLS_HTTP_ALLOWED_HOSTS)
+    try:
+        target = netguard.check_url(url, allowlist)
+    except UrlRejected as exc:
+        raise ArgumentError(str(exc), path="url", got=url, hint=NO_RETRY_HINT) from None
+    if target.ip is not None:
+        extra = netguard.parse_networks(settings.TOOLS_HTTP_EXTRA_ALLOWED_NETWORKS)
+        problem = netguard.address_problem(target.ip, extra)
+        if problem is not None:
+            raise BlockedDestination(f"refused to connect to {target.host}: {problem}. {NO_RETRY_HINT}")
+
+
+@tool(risk="medium", read_only=True, retry=Retry(attempts=2), precheck=check_target)
 async def http_get(
     url: Annotated[str, Field(min_length=1, max_length=2048)],
 ) -> dict[str, Any]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -357,3 +361,99 @@ async def test_pipeline_rejects_non_scalar_params(db_path, pipeline):
         "query_database", {"sql": "SELECT ?", "params": [{"nested": 1}]}))
     assert result.error.type == ErrorType.VALIDATION_ERROR
     assert result.error.details[0]["path"].startswith("params.0")
+
+
+# -- the total size of a result (issue 10.3) ----------------------------------------------
+
+ATTACK = ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) "
+          "SELECT printf('%.*c', 999999, 'x') FROM r LIMIT 200")
+
+
+def test_rows_stop_at_the_byte_budget_and_the_result_says_why(db_path, settings):
+    settings.TOOLS_SQL_MAX_BYTES = 1_000
+    result = q("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r LIMIT 100) "
+               "SELECT printf('%.*c', 96, 'x') FROM r")
+    assert result["truncated"] is True and 0 < result["row_count"] < 100
+    assert sum(len(json.dumps(row)) for row in result["rows"]) <= 1_000
+    assert result["note"] == (
+        f"stopped after {result['row_count']} rows: the result reached its size limit of 1,000 bytes; "
+        "select fewer or shorter columns (substr(...)) or fewer rows")
+
+
+def test_a_first_row_over_the_budget_comes_back_as_no_rows_with_a_note(db_path, settings):
+    settings.TOOLS_SQL_MAX_BYTES = 1_000
+    result = q("SELECT printf('%.*c', 5000, 'x') AS big")
+    assert (result["columns"], result["rows"], result["truncated"]) == (["big"], [], True)
+    assert result["note"].startswith("the first row alone is over it: the result reached its size limit")
+
+
+def test_the_row_limit_says_so_in_a_note(db_path, settings):
+    settings.TOOLS_SQL_MAX_ROWS = 5
+    assert q("SELECT * FROM order_items")["note"].startswith("stopped after 5 rows (the row limit)")
+    assert "note" not in q("SELECT * FROM order_items LIMIT 5")
+
+
+MEMORY_SCRIPT = """
+import json, os, django
+django.setup()
+from tools.builtin.sql import ensure_database, query_database
+from tools.pipeline import Pipeline, ToolCallRequest
+from tools.registry import Registry
+registry = Registry()
+registry.register(query_database)
+pipeline = Pipeline(registry, record=False, gate=None, access=None)
+ensure_database()
+pipeline.call_sync(ToolCallRequest("query_database", {"sql": "SELECT 1"}))
+def status(field):
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field + ":"))
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # start the peak (VmHWM) afresh: building the database may have raised it
+before = status("VmRSS")
+direct = query_database(os.environ["ATTACK"])
+piped = pipeline.call_sync(ToolCallRequest("query_database", {"sql": os.environ["ATTACK"]}))
+peak = status("VmHWM")
+print(json.dumps({"grew": peak - before, "direct": [direct["truncated"], direct["row_count"]],
+                  "piped": [piped.status, piped.output["truncated"], piped.output["note"]]}))
+"""
+
+
+def test_the_recursive_printf_attack_does_not_blow_up_memory(db_path, tmp_path):
+    """The attack from issue 10: 200 rows of a 1 MB string built 200 MB and raised the server's
+    memory by 530 MB. Measured in a fresh process: resident memory before, then its peak."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "ATTACK": ATTACK,
+           "TOOLGATE_VAR_DIR": str(tmp_path / "var"), "TOOLS_SAMPLE_DB_PATH": str(db_path)}
+    done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[3], check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["direct"] == [True, 0]
+    assert report["piped"][:2] == ["ok", True]
+    assert report["piped"][2].startswith("the first row alone is over it")
+    assert report["grew"] < 50 * 1024 * 1024, f"memory grew by {report['grew'] / 2**20:.0f} MB"
+
+
+# -- the pre-check (issue 10.6) -----------------------------------------------------------
+
+
+def test_the_precheck_refuses_what_the_tool_refuses_with_the_same_error(db_path):
+    from tools.builtin.sql import check_query
+
+    for sql, params in [("DELETE FROM customers", []), ("SELEC 1", []), ("SELECT 1; SELECT 2", []),
+                        ("SELECT ?", []), ("PRAGMA user_version", []), ("-- nothing", [])]:
+        with pytest.raises(ArgumentError) as by_tool:
+            q(sql, params)
+        with pytest.raises(ArgumentError) as by_precheck:
+            check_query({"sql": sql, "params": params})
+        refused = by_precheck.value
+        assert (refused.message, refused.path) == (by_tool.value.message, by_tool.value.path)
+
+
+def test_the_precheck_compiles_but_never_runs_the_query(db_path, settings):
+    from tools.builtin.sql import check_query
+
+    settings.TOOLS_SQL_TIMEOUT = 0.5
+    endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
+    with pytest.raises(ToolTimeout):
+        q(endless)
+    assert check_query({"sql": endless, "params": []}) is None
