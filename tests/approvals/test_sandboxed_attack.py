@@ -3,11 +3,16 @@
 A user asks for code that opens the application's database and prints every session key
 (a staff session replayed would open the approval queue); an approver lets it run. The
 code runs under bubblewrap and finds neither the database file nor the database server.
+The database file is made readable to everyone first, as the data directory was before
+issue 10 (0755/0644): the sandbox's isolation alone has to stop the attack.
 """
 
 from __future__ import annotations
 
 import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -47,6 +52,25 @@ def database_targets() -> tuple[str, str, int]:
     return "/var/lib/postgresql/data/base", host, port
 
 
+@pytest.fixture
+def readable_database() -> Iterator[None]:
+    """The SQLite file, its WAL files and their directory readable by every uid, for a while."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    name = Path(connection.settings_dict["NAME"])
+    paths = [name.parent, *(p for p in (name, Path(f"{name}-wal"), Path(f"{name}-shm")) if p.exists())]
+    modes = {path: stat.S_IMODE(path.stat().st_mode) for path in paths}
+    for path in paths:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    try:
+        yield
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+
+
+@pytest.mark.usefixtures("readable_database")
 async def test_approved_code_cannot_read_the_sessions_of_the_app(user, django_user_model):
     require_isolation()
     approver = await sync_to_async(make_approver)(django_user_model)
