@@ -155,6 +155,8 @@ def run_python(
 
 _plan_lock = threading.Lock()
 _plans: dict[tuple[str, bool], Plan] = {}
+_refusals: dict[tuple[str, bool], tuple[float, str]] = {}  # key -> (when, why)
+RETRY_AFTER = 30.0  # seconds a failed probe is remembered: /ready may be polled every second
 
 
 def sandbox_plan() -> Plan:
@@ -163,22 +165,27 @@ def sandbox_plan() -> Plan:
     The first interpreter that runs ``import sys`` under bubblewrap wins. Only when none
     does, and ``TOOLS_SANDBOX_ALLOW_WEAK`` is on, the weak mode (no filesystem isolation)
     is probed instead; otherwise :class:`SandboxUnavailable` names the cause. Success is
-    cached for the life of the process (per setting values); failure is not, so a fixed
-    machine recovers without a restart.
+    cached for the life of the process (per setting values); failure for ``RETRY_AFTER``
+    seconds only, so a fixed machine recovers without a restart.
     """
     key = (settings.TOOLS_SANDBOX_BWRAP, settings.TOOLS_SANDBOX_ALLOW_WEAK)
     with _plan_lock:
         if key in _plans:
             return _plans[key]
+        refused = _refusals.get(key)
+        if refused is not None and time.monotonic() - refused[0] < RETRY_AFTER:
+            raise SandboxUnavailable(refused[1])
         try:
             plan = _isolated_plan(settings.TOOLS_SANDBOX_BWRAP)
         except SandboxUnavailable as exc:
             if not settings.TOOLS_SANDBOX_ALLOW_WEAK:
-                raise SandboxUnavailable(
-                    f"run_python is off: filesystem isolation is unavailable ({exc}). Install "
-                    "bubblewrap, or set TOOLS_SANDBOX_ALLOW_WEAK=true to accept a sandbox that "
-                    "can read the machine's world-readable files") from None
+                why = (f"run_python is off: filesystem isolation is unavailable ({exc}). Install "
+                       "bubblewrap, or set TOOLS_SANDBOX_ALLOW_WEAK=true to accept a sandbox that "
+                       "can read the machine's world-readable files")
+                _refusals[key] = (time.monotonic(), why)
+                raise SandboxUnavailable(why) from None
             plan = dataclasses.replace(_weak_plan(), weak_reason=str(exc))
+        _refusals.pop(key, None)
         _plans[key] = plan
         return plan
 
@@ -190,8 +197,8 @@ def sandbox_status() -> dict[str, str]:
     except SandboxUnavailable as exc:
         return {"mode": "off", "detail": str(exc)}
     if plan.filesystem_isolated:
-        return {"mode": "isolated", "detail": f"bubblewrap ({plan.bwrap}), {plan.interpreter}"}
-    return {"mode": "weak", "detail": f"TOOLS_SANDBOX_ALLOW_WEAK accepted: {plan.weak_reason}"}
+        return {"mode": plan.mode, "detail": f"bubblewrap ({plan.bwrap}), {plan.interpreter}"}
+    return {"mode": plan.mode, "detail": f"TOOLS_SANDBOX_ALLOW_WEAK accepted: {plan.weak_reason}"}
 
 
 def _isolated_plan(bwrap_path: str) -> Plan:

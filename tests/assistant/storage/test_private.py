@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from assistant.storage.private import secure_data_dir
-from tests.datadir import DataDir, create_data_dir, run_app
+from tests.datadir import ROOT, DataDir, app_environment, create_data_dir, run_app
 
 
 def mode(path: Path) -> int:
@@ -119,3 +122,26 @@ def test_a_path_that_cannot_be_made_private_stops_start_up_naming_it() -> None:
         f"ImproperlyConfigured: {foreign} is in Toolgate's data directory (TOOLGATE_VAR_DIR) "
         "but cannot be made private to the service user (Operation not permitted)")
     assert left == 0o644
+
+
+def test_celery_beat_writes_its_schedule_privately_under_a_permissive_umask(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    schedule = var / "celerybeat-schedule"
+    env = app_environment(var)
+    env["CELERY_BROKER_URL"] = "memory://"  # beat only writes its schedule; nothing is sent
+    beat = subprocess.Popen(
+        [str(Path(sys.executable).parent / "celery"), "-A", "assistant", "beat", "--loglevel=INFO",
+         f"--schedule={schedule}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, preexec_fn=lambda: os.umask(0o022))
+    try:
+        deadline = time.monotonic() + 120
+        while not list(var.glob("celerybeat-schedule*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)  # the shelve's companion files appear together
+    finally:
+        beat.terminate()
+        beat.wait(30)
+    files = sorted(var.glob("celerybeat-schedule*"))
+    assert files, "beat wrote no schedule"
+    assert {path.name: mode(path) for path in files} == {path.name: 0o600 for path in files}
+    assert mode(var) == 0o700

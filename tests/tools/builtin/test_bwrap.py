@@ -205,3 +205,15 @@ def test_ordinary_code_still_works() -> None:
     assert result["stderr"] == ""
     assert result["stdout"].splitlines() == [
         "2432902008176640000 3.14159 2.5", "0.3 1/2", "42", "f360d91f6abb", "2024-03-01", "3"]
+
+
+def test_the_code_cannot_create_namespaces_of_its_own() -> None:
+    """A user namespace of its own would hand the code capabilities (and kernel attack
+    surface) again; bubblewrap's --disable-userns forbids it, and the others need one."""
+    code = (
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "for name, flag in [('user', 0x10000000), ('mount', 0x20000), ('net', 0x40000000)]:\n"
+        "    print(name, libc.unshare(flag), ctypes.get_errno() != 0)\n"
+    )
+    assert run(code)["stdout"].splitlines() == ["user -1 True", "mount -1 True", "net -1 True"]

@@ -123,3 +123,20 @@ def test_even_the_weak_mode_cannot_read_the_private_data_directory(settings, mad
     result = run("import os\n" + code)
     assert result["stdout"].splitlines() == ["['var']", "refused", "refused"]
     assert made.canary not in result["stdout"]
+
+
+def test_a_machine_fixed_after_a_refusal_runs_code_without_a_restart(settings, monkeypatch) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="toolgate-bwrap-"))
+    try:
+        directory.chmod(0o755)  # the sandbox's uid executes bwrap from here
+        settings.TOOLS_SANDBOX_BWRAP = str(directory / "bwrap")
+        with pytest.raises(sandbox.SandboxUnavailable, match="no bubblewrap executable at"):
+            run("print(1)")
+        shutil.copy(shutil.which("bwrap"), directory)  # the machine is fixed
+        with pytest.raises(sandbox.SandboxUnavailable, match="no bubblewrap executable at"):
+            run("print(1)")  # the refusal is remembered for a while: /ready may poll often
+        monkeypatch.setattr(sandbox, "RETRY_AFTER", 0.0)
+        result = run("print(1)")
+        assert (result["stdout"], result["filesystem_isolated"]) == ("1\n", True)
+    finally:
+        shutil.rmtree(directory)
