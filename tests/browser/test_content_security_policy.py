@@ -153,6 +153,10 @@ def test_the_api_tokens_page_and_the_api_docs_work_without_violations(watched, u
     expect(page.locator(".opblock").first).to_be_visible()  # the schema was fetched and rendered
     page.locator(".opblock-summary").first.click()
     expect(page.locator(".opblock-body").first).to_be_visible()
+    page.get_by_role("button", name="Try it out").click()  # fetch() to the API: connect-src 'self'
+    page.get_by_role("button", name="Execute").click()
+    expect(page.locator(".live-responses-table tbody .response-col_status").first).to_have_text("200")
+    page.screenshot(path="/tmp/toolgate-api-docs.png")
     assert browser.violations() == []
 
 
@@ -173,4 +177,5 @@ def test_signing_in_and_the_lockout_page_work_without_violations(watched, user):
         locked.get_by_label("Password").fill("not-the-password")
         locked.get_by_role("button", name="Sign in").click()
     expect(locked.get_by_role("heading", name="Too many sign-in attempts")).to_be_visible()
+    locked.screenshot(path="/tmp/toolgate-locked-out.png")
     assert browser.violations() == []
