@@ -1,9 +1,10 @@
 """The chat WebSocket: thin, async, JSON. Parses frames, authorises, calls the engine.
 
 Close codes: 4401 not signed in, 4403 not the conversation's owner (or no such
-conversation: existence is not revealed). Bad frames get an ``error`` event, never a
-closed socket. Runs are started as tasks of their own, so closing the tab neither stops
-nor loses them.
+conversation: existence is not revealed), 4429 the user already holds
+``REALTIME_MAX_SOCKETS_PER_USER`` open sockets (``assistant.sockets.limits``). Bad
+frames get an ``error`` event, never a closed socket. Runs are started as tasks of their
+own, so closing the tab neither stops nor loses them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.db import IntegrityError
 from assistant import chat
 from assistant.models import Conversation
 from assistant.realtime import event_log, group_name
+from assistant.sockets.limits import CLOSE_TOO_MANY, Lease
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -35,6 +37,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     last_sent: int = 0
     _tail_timer: asyncio.TimerHandle | None = None
     _tail_request: asyncio.Future[None] | None = None
+    _lease: Lease | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -47,6 +50,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if found is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        self._lease = Lease(user.pk, self.channel_name)
+        if not await self._lease.take():
+            limit = settings.REALTIME_MAX_SOCKETS_PER_USER
+            await self.close(code=CLOSE_TOO_MANY, reason=(
+                f"Too many open chat connections (at most {limit} per user): close other tabs, then reload."))
+            return
         self.conversation = found
         self.group = group_name(found.pk)
         self.last_sent = _after(self.scope)
@@ -54,6 +63,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self._fill_gap(None)
 
     async def disconnect(self, code: int) -> None:
+        if self._lease is not None:
+            await self._lease.give_back()
         if self._tail_timer is not None:
             self._tail_timer.cancel()
         if hasattr(self, "group"):

@@ -229,6 +229,8 @@ TOOLS_SANDBOX_ALLOW_WEAK = env_bool("TOOLS_SANDBOX_ALLOW_WEAK", False)
 # --- Realtime (docs/protocol.md) ----------------------------------------------------------
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)
 REALTIME_MAX_FRAME_BYTES = env_int("REALTIME_MAX_FRAME_BYTES", 64_000, minimum=1024)
+# Open chat sockets per user (0: no limit); the next one is closed with 4429 (docs/protocol.md).
+REALTIME_MAX_SOCKETS_PER_USER = env_int("REALTIME_MAX_SOCKETS_PER_USER", 20, minimum=0)
 ASSISTANT_MAX_MESSAGE_CHARS = env_int("ASSISTANT_MAX_MESSAGE_CHARS", 20_000, minimum=1)
 
 # --- Approvals (docs/approvals.md) ----------------------------------------------------------

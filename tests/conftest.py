@@ -25,6 +25,17 @@ def _fresh_budget_snapshot():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_socket_slots():
+    """Open-socket counts per user (assistant.sockets.limits) start from zero in every test,
+    as after a restart, whatever sockets an earlier test left unclosed."""
+    from assistant.sockets import limits
+
+    limits.reset()
+    yield
+    limits.reset()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_tool_threads():
     """Give each test new tool worker threads.
 

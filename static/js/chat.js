@@ -145,13 +145,19 @@ const handlers = {
   },
 };
 
+// Why the server closed the socket for good (docs/protocol.md); the socket does not retry.
+const CLOSED_TEXT = {
+  4401: ["Signed out", "You are signed out. Reload the page to sign in again."],
+  4403: ["No access", "This conversation is not available to you."],
+  4429: ["Too many tabs", "You have too many chat tabs or windows open. Close some of them, then reload this page."],
+};
+
 function onState(state, detail) {
   if (state === "closed") {
-    const signedOut = detail?.code === 4401;
+    const [label, text] = CLOSED_TEXT[detail?.code] ?? CLOSED_TEXT[4403];
     connection.dataset.state = "offline";
-    connection.querySelector(".connection-text").textContent = signedOut ? "Signed out" : "No access";
-    alerts.show(signedOut ? "You are signed out. Reload the page to sign in again."
-      : "This conversation is not available to you.", "closed");
+    connection.querySelector(".connection-text").textContent = label;
+    alerts.show(text, "closed");
   } else {
     connection.dataset.state = state;
     connection.querySelector(".connection-text").textContent = CONNECTION_TEXT[state] ?? state;

@@ -6,6 +6,8 @@
 
 const CLOSE_UNAUTHENTICATED = 4401;
 const CLOSE_FORBIDDEN = 4403;
+const CLOSE_TOO_MANY = 4429; // this user already holds the most sockets allowed: retrying cannot help
+const FINAL_CODES = new Set([CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_TOO_MANY]);
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 
@@ -62,9 +64,9 @@ export class ChatSocket {
     ws.addEventListener("close", (closed) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (closed.code === CLOSE_UNAUTHENTICATED || closed.code === CLOSE_FORBIDDEN) {
+      if (FINAL_CODES.has(closed.code)) {
         this.stopped = true;
-        this.onState("closed", { code: closed.code });
+        this.onState("closed", { code: closed.code, reason: closed.reason });
         return;
       }
       this.schedule();

@@ -136,3 +136,12 @@ async def test_running_an_approved_edit_checks_the_policy_again(user, outside_de
     assert record.pending_arguments is None
     assert mail.outbox == []
     await dispatch.wait_idle()
+
+
+def test_rechecking_an_edit_does_not_count_against_the_policys_rate_limit(user, approver):
+    ToolPolicy.objects.create(tool_name="send_email", rate_limit="1/m")
+    request = park(user)  # the one call a minute this user may make
+    assert call(user, email(["sam@example.com"]), call_id="again").error.extra["rule"] == "policy:rate_limit"
+    services.decide(request.pk, approver, services.APPROVE, edited_arguments=email(["ann@example.com"]))
+    assert [m.to for m in mail.outbox] == [["ann@example.com"]]
+    assert refusals() == []
