@@ -169,17 +169,18 @@ class Tool:
         tool_name = name if name is not None else getattr(fn, "__name__", "")
         doc = parse_docstring(fn)
         if params is not None:
-            validator, context_param, model = _model_params(fn, tool_name, params)
+            pass_as, context_param, model = _model_params(fn, tool_name, params)
         else:
             signature = model_from_function(fn, tool_name, doc)
-            model, context_param = signature.model, signature.context_param
-            validator = ModelValidator(model)
+            model, context_param, pass_as = signature.model, signature.context_param, None
+        parameters = json_schema(model, tool_name)
+        validator = ModelValidator(model, pass_model_as=pass_as, schema=parameters)
         desc = description or doc.description or (inspect.getdoc(params) if params else "") or ""
         return cls(
             name=tool_name,
             description=desc,
             fn=fn,
-            parameters=json_schema(model, tool_name),
+            parameters=parameters,
             validator=validator,
             context_param=context_param,
             **meta,
@@ -208,8 +209,8 @@ class Tool:
             raise ToolDefinitionError(f"tool {name!r}: the parameters schema must have type 'object'")
         try:
             validator = JsonSchemaValidator(schema)
-        except Exception as exc:
-            raise ToolDefinitionError(f"tool {name!r}: invalid JSON schema: {exc}") from exc
+        except ToolDefinitionError as exc:
+            raise ToolDefinitionError(f"tool {name!r}: {exc}") from None
         meta.setdefault("strict", body.get("strict"))
         return cls(
             name=name,
@@ -236,7 +237,7 @@ def tool(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
 def _model_params(
     fn: Callable[..., Any], tool_name: str, params: type[BaseModel]
-) -> tuple[ModelValidator, str | None, type[BaseModel]]:
+) -> tuple[str, str | None, type[BaseModel]]:
     if not (isinstance(params, type) and issubclass(params, BaseModel)):
         raise ToolDefinitionError(f"tool {tool_name!r}: params must be a pydantic model class")
     context_param = _context_param(fn)
@@ -248,7 +249,7 @@ def _model_params(
         )
     config = {**params.model_config, "extra": "forbid"}
     strict_model = type(params.__name__, (params,), {"model_config": config})
-    return ModelValidator(strict_model, pass_model_as=others[0]), context_param, strict_model
+    return others[0], context_param, strict_model
 
 
 def _context_param(fn: Callable[..., Any]) -> str | None:
