@@ -107,6 +107,9 @@ class Tool:
     permission: str | None = None
     strict: bool | None = None
     is_async: bool = field(init=False)
+    # Provider exports, built on first use (tools.exports); a Tool's schema never changes.
+    exports: dict[tuple[str, bool | None], dict[str, Any]] = field(
+        init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME_RE.match(self.name):

@@ -74,6 +74,46 @@ def _describe(error: Any, keyword: str) -> str:
     return f"'{keyword}': {first}"
 
 
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "null": (type(None),), "array": (list,), "object": (dict,),
+}
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _PY_TYPES.get(kind, object))
+
+
+def _check_enums(node: Any, path: str, depth: int) -> None:
+    """Refuse an ``enum`` none of whose values is of the declared type: no argument could
+    ever be valid there (``{"type": "array", "enum": ["a", "b"]}`` is seen in the wild)."""
+    if depth > 64 or not isinstance(node, dict):
+        return
+    values = node.get("enum")
+    kind = node.get("type")
+    if isinstance(values, list) and values and kind is not None:
+        kinds = kind if isinstance(kind, list) else [kind]
+        if not any(_fits(v, k) for v in values for k in kinds):
+            raise ToolDefinitionError(
+                f"invalid JSON schema at {path or 'the top level'}: no 'enum' value is of type "
+                f"{' or '.join(map(str, kinds))}, so no argument could ever be valid there"
+            )
+    for key, value in node.items():
+        if key in _BY_NAME and isinstance(value, dict):
+            for name, sub in value.items():
+                prefix = f"$defs.{name}" if key == "$defs" else str(name)
+                _check_enums(sub, f"{path}.{prefix}" if path else prefix, depth + 1)
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            _check_enums(value, f"{path}.*" if path else "*", depth + 1)
+        elif key in ("anyOf", "oneOf", "allOf") and isinstance(value, list):
+            for sub in value:
+                _check_enums(sub, path, depth + 1)
+
+
 def check(schema: Any) -> Any:
     """Check ``schema`` against its draft's metaschema and compile it.
 
@@ -94,6 +134,7 @@ def check(schema: Any) -> Any:
         path, keyword = _split(list(error.instance_path))
         where = f"at {path}" if path else "at the top level"
         raise ToolDefinitionError(f"invalid JSON schema {where}: {_describe(error, keyword)}") from None
+    _check_enums(schema, "", 0)
     try:
         return jsonschema_rs.validator_for(schema, retriever=_no_remote)
     except ToolDefinitionError:

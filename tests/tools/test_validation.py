@@ -207,3 +207,81 @@ def test_raw_definition_tool_reports_missing_and_extra_arguments():
         {"path": "other", "problem": "is not an accepted argument", "got": 1},
         {"path": "q", "problem": "is required"},
     ]
+
+
+def test_unknown_keys_in_nested_models_are_refused_with_their_dotted_path():
+    class Issuer(BaseModel):
+        name: str
+
+    class Options(BaseModel):
+        issuer: Issuer
+        labels: dict[str, int] = {}
+
+    @tool
+    def sign(options: Options, items: list[Issuer]) -> None:
+        """Sign."""
+
+    with pytest.raises(ValidationFailure) as info:
+        sign.validate({"options": {"issuer": {"name": "a", "nmae": "b"}, "labels": {"any": 1}},
+                       "items": [{"name": "x"}, {"name": "y", "extra": True}]})
+    assert info.value.error.details == [
+        {"path": "options.issuer.nmae", "problem": "is not an accepted argument", "got": "b"},
+        {"path": "items.1.extra", "problem": "is not an accepted argument", "got": True},
+    ]  # a dict[str, int] keeps any key
+
+
+def test_unknown_keys_never_reach_a_raw_definition_callable():
+    received = []
+    schema = {"type": "object", "properties": {"q": {"type": "string"},
+                                                "opts": {"type": "object",
+                                                         "properties": {"n": {"type": "integer"}}},
+                                                "meta": {"type": "object"},
+                                                "extra": {"type": "object", "properties": {},
+                                                          "additionalProperties": True}}}
+    t = Tool.from_definition({"name": "find", "description": "Find.", "input_schema": schema},
+                             lambda **kw: received.append(kw))
+    with pytest.raises(ValidationFailure) as info:
+        t.validate({"q": "a", "opts": {"n": 1, "m": 2}, "bogus": 3})
+    assert [d["path"] for d in info.value.error.details] == ["bogus", "opts.m"]
+    kwargs, _ = t.validate({"q": "a", "meta": {"free": 1}, "extra": {"k": "v"}})  # explicitly open
+    assert kwargs == {"q": "a", "meta": {"free": 1}, "extra": {"k": "v"}}
+    assert received == []
+
+
+def test_a_bare_top_level_object_takes_no_arguments():
+    t = Tool.from_definition({"name": "ping", "description": "Ping.", "input_schema": {"type": "object"}},
+                             lambda: "pong")
+    assert t.validate("{}") == ({}, {})
+    with pytest.raises(ValidationFailure) as info:
+        t.validate('{"x": 1}')
+    assert info.value.error.details == [{"path": "x", "problem": "is not an accepted argument", "got": 1}]
+
+
+def test_nested_nulls_in_a_raw_definition_mean_the_default_and_required_ones_are_errors():
+    schema = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["sku"],
+        "properties": {"sku": {"type": "string"}, "qty": {"type": "integer", "default": 1}}}}}}
+    t = Tool.from_definition({"name": "order", "description": "Order.", "input_schema": schema},
+                             lambda **kw: kw)
+    kwargs, _ = t.validate({"items": [{"sku": "a", "qty": None}, {"sku": "b", "qty": 2}]})
+    assert kwargs == {"items": [{"sku": "a"}, {"sku": "b", "qty": 2}]}  # the server applies its default
+    with pytest.raises(ValidationFailure) as info:
+        t.validate({"items": [{"sku": None, "qty": 1}, {"qty": 1}]})
+    assert info.value.error.details == [
+        {"path": "items.0.sku", "problem": "must be a valid string", "got": None},
+        {"path": "items.1.sku", "problem": "is required"},
+    ]
+
+
+def test_a_missing_required_argument_is_worded_alike_for_both_kinds_of_tool():
+    raw = Tool.from_definition({"name": "r", "description": "R.", "input_schema": {
+        "type": "object", "properties": {"room": {"type": "string"}}, "required": ["room"]}}, lambda **kw: kw)
+
+    @tool
+    def typed(room: str) -> None:
+        """T."""
+
+    for item in (raw, typed):
+        with pytest.raises(ValidationFailure) as info:
+            item.validate("{}")
+        assert info.value.error.details == [{"path": "room", "problem": "is required"}]
