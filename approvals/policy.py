@@ -59,7 +59,7 @@ def snapshot() -> Snapshot:
     current = _snapshot
     if current is None or time.monotonic() - current.taken_at > POLICY_TTL:
         fresh = _load()
-        if current is None or _fingerprint(fresh) != _fingerprint(current):
+        if current is not None and _fingerprint(fresh) != _fingerprint(current):
             _version += 1  # a change made in another process, seen on reload
         current = _snapshot = fresh
     return current
