@@ -38,7 +38,7 @@ from assistant.history import to_chat_message
 from assistant.models import Conversation, Message, Run
 from tests.fakes.llm_server import FakeLLMServer
 from tests.tools.corpus_helpers import definitions, queries
-from tools.catalog import catalog
+from tools.catalog import acatalog
 from tools.errors import ToolDefinitionError
 from tools.exports import to_openai
 from tools.pipeline import Pipeline
@@ -133,7 +133,8 @@ async def engine_cost(usable: list[dict], rounds: int) -> None:
         offered = {}
         for size, reg in registries.items():  # what the engine sends on the first turn
             msg = Message(role=Message.Role.USER, content="add 2 and 3")
-            offered[size] = [to_openai(t) for t in offer(catalog(user, reg), [to_chat_message(msg)]).tools]
+            first_turn = offer(await acatalog(user, reg), [to_chat_message(msg)])
+            offered[size] = [to_openai(t) for t in first_turn.tools]
         results: dict[int, tuple[list[float], list[float]]] = {size: ([], []) for size in registries}
         warmup = 10
         for i in range(rounds + warmup):
