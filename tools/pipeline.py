@@ -25,11 +25,12 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from tools import logcontext, ratelimit, records
+from tools.catalog import Catalog, acatalog
 from tools.context import ToolContext
 from tools.definition import Tool
 from tools.errors import ArgumentError, ErrorType, ToolError, ToolTimeout
 from tools.execution import ToolAborted, invoke_with_retries
-from tools.gate import FROM_SETTINGS, GateDecision, PreparedCall, aavailable_tools, acan_use, load_gate
+from tools.gate import FROM_SETTINGS, GateDecision, PreparedCall, acan_use, load_gate
 from tools.models import ToolCall
 from tools.registry import Registry
 from tools.registry import registry as default_registry
@@ -255,8 +256,8 @@ class Pipeline:
                        ctx: ToolContext) -> tuple[Tool, PreparedCall, GateDecision]:
         tool = self.registry.get(request.name)
         if tool is None:
-            available = [t.name for t in await aavailable_tools(ctx.user, self.registry, self.access)]
-            raise _Stop(_unknown_tool(request.name, available), ToolCall.Status.REJECTED)
+            usable = await acatalog(ctx.user, self.registry, self.access)
+            raise _Stop(_unknown_tool(request.name, usable), ToolCall.Status.REJECTED)
         if not await acan_use(ctx.user, tool, self.access):
             raise _Stop(_permission_denied(tool), ToolCall.Status.REJECTED)
         try:
@@ -461,9 +462,21 @@ def _async_gate(gate: Any) -> Any:
     return wrapped
 
 
-def _unknown_tool(name: str, available: list[str]) -> ToolError:
-    return ToolError(ErrorType.UNKNOWN_TOOL, f"there is no tool named {name!r}",
-                     hint=f"Use one of: {', '.join(available) or '(no tools available)'}.")
+_HINT_NAMES = 40
+
+
+def _unknown_tool(name: str, usable: Catalog) -> ToolError:
+    """The names the user may use; for a large catalog, the few closest to the name asked
+    for, and a pointer to search_tools (a hint listing a thousand names helps nobody)."""
+    available = [t.name for t in usable.tools]
+    if len(available) <= _HINT_NAMES:
+        hint = f"Use one of: {', '.join(available) or '(no tools available)'}."
+    else:
+        close = [t.name for t in usable.index().search(name, 10)]
+        search = (" Call search_tools with what you want to do to find others."
+                  if "search_tools" in available else "")
+        hint = f"Similar tools: {', '.join(close) or '(none)'}.{search}"
+    return ToolError(ErrorType.UNKNOWN_TOOL, f"there is no tool named {name!r}", hint=hint)
 
 
 def _permission_denied(tool: Tool) -> ToolError:

@@ -50,7 +50,8 @@ class Index:
         excluded = set(exclude)
         if not self.tools or k < 1:
             return []
-        ids = self._tokenizer.tokenize([query], update_vocab=False, show_progress=False, return_as="ids")
+        words = " ".join(_WORDS.split(query))  # "currency_convert" reads as two words, as names do
+        ids = self._tokenizer.tokenize([words], update_vocab=False, show_progress=False, return_as="ids")
         if not ids or not ids[0]:
             return []
         scores = self._bm25.get_scores(ids[0])  # one sparse pass; retrieve() costs ~20x more
