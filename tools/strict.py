@@ -75,7 +75,7 @@ def strict_schema(schema: dict[str, Any], tool_name: str) -> dict[str, Any]:
     naming the first problem's path. ``schema`` itself is never modified."""
     if "anyOf" in schema or "oneOf" in schema:
         raise _fail(tool_name, "", "is a union at the top level")
-    root = dict(schema)
+    root = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
     if root.get("type") == "object" and "properties" not in root and root.get("additionalProperties") in (
             None, False) and "patternProperties" not in root:
         root["properties"] = {}

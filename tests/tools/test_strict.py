@@ -108,3 +108,20 @@ def test_strict_export_is_built_once_per_tool_and_format():
     assert to_openai(made) is to_openai(made)
     assert to_openai(made, strict=False) is not to_openai(made)
     assert to_responses(made) is to_responses(made)
+
+
+def test_a_recursive_schema_keeps_its_definitions_and_is_strict():
+    tree = {"type": "object", "properties": {"node": {"$ref": "#/$defs/n"}}, "required": ["node"],
+            "$defs": {"n": {"type": "object", "properties": {
+                "v": {"type": "integer", "default": 1},
+                "kids": {"type": "array", "items": {"$ref": "#/$defs/n"}}}}}}
+    made = _raw(tree)
+    params = to_openai(made)["function"]["parameters"]
+    assert strict_problems(params) == []
+    assert params["$defs"]["n"]["properties"]["kids"]["type"] == ["array", "null"]
+    deep: dict = {"v": 0}
+    for i in range(50):
+        deep = {"v": i, "kids": [deep]}
+    deep["kids"].append({"v": None, "kids": None})  # a strict model's nulls, deep in the tree
+    kwargs, _ = made.validate({"node": deep})
+    assert kwargs["node"]["kids"][1] == {}
