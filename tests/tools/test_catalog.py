@@ -76,3 +76,19 @@ def test_the_ranking_finds_the_expected_tool_for_most_public_phrasings():
     hits = sum(q["tool"] in [t.name for t in index.search(q["query"], 16)] for q in labelled)
     assert hits / len(labelled) >= 0.85  # measured 0.95; bench/catalog.py prints it per k
     assert index.search("zzqx unknownword", 5) == []
+
+
+@pytest.mark.django_db
+def test_joining_a_group_changes_the_catalog_of_a_group_limited_tool_at_once(user):
+    from django.contrib.auth.models import Group
+
+    registry = Registry()
+    registry.register(_tool("payroll"))
+    policy = ToolPolicy.objects.create(tool_name="payroll")
+    finance = Group.objects.create(name="finance")
+    policy.allowed_groups.add(finance)
+    assert catalog(user, registry, can_use).tools == ()
+    user.groups.add(finance)
+    assert [t.name for t in catalog(user, registry, can_use).tools] == ["payroll"]
+    user.groups.remove(finance)
+    assert catalog(user, registry, can_use).tools == ()
