@@ -35,9 +35,16 @@ class Catalog:
     version: tuple[Any, ...]
     taken_at: float = field(default_factory=time.monotonic)
     _index: Index | None = field(default=None, repr=False)
+    _by_name: dict[str, Tool] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.tools)
+
+    def by_name(self) -> dict[str, Tool]:
+        """The tools by name (built once per catalog, not per turn)."""
+        if self._by_name is None:
+            self._by_name = {t.name: t for t in self.tools}
+        return self._by_name
 
     def index(self) -> Index:
         if self._index is None:

@@ -90,27 +90,34 @@ def _fits(value: Any, kind: str) -> bool:
 
 def _check_enums(node: Any, path: str, depth: int) -> None:
     """Refuse an ``enum`` none of whose values is of the declared type: no argument could
-    ever be valid there (``{"type": "array", "enum": ["a", "b"]}`` is seen in the wild)."""
-    if depth > 64 or not isinstance(node, dict):
+    ever be valid there (``{"type": "array", "enum": ["a", "b"]}`` is seen in the wild).
+    Only the keywords that hold schemas are followed: this runs for every definition."""
+    if depth > 64 or type(node) is not dict:
         return
     values = node.get("enum")
-    kind = node.get("type")
-    if isinstance(values, list) and values and kind is not None:
+    if values and type(values) is list and node.get("type") is not None:
+        kind = node["type"]
         kinds = kind if isinstance(kind, list) else [kind]
         if not any(_fits(v, k) for v in values for k in kinds):
             raise ToolDefinitionError(
                 f"invalid JSON schema at {path or 'the top level'}: no 'enum' value is of type "
                 f"{' or '.join(map(str, kinds))}, so no argument could ever be valid there"
             )
-    for key, value in node.items():
-        if key in _BY_NAME and isinstance(value, dict):
-            for name, sub in value.items():
-                prefix = f"$defs.{name}" if key == "$defs" else str(name)
-                _check_enums(sub, f"{path}.{prefix}" if path else prefix, depth + 1)
-        elif key in ("items", "additionalProperties") and isinstance(value, dict):
-            _check_enums(value, f"{path}.*" if path else "*", depth + 1)
-        elif key in ("anyOf", "oneOf", "allOf") and isinstance(value, list):
-            for sub in value:
+    for key in ("properties", "$defs", "definitions"):
+        children = node.get(key)
+        if type(children) is dict:
+            for name, sub in children.items():
+                if type(sub) is dict:
+                    prefix = name if key == "properties" else f"{key}.{name}"
+                    _check_enums(sub, f"{path}.{prefix}" if path else prefix, depth + 1)
+    for key in ("items", "additionalProperties"):
+        sub = node.get(key)
+        if type(sub) is dict:
+            _check_enums(sub, f"{path}.*" if path else "*", depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        subs = node.get(key)
+        if type(subs) is list:
+            for sub in subs:
                 _check_enums(sub, path, depth + 1)
 
 

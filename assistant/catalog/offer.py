@@ -40,19 +40,19 @@ def query_of(history: list[ChatMessage]) -> str:
 
 
 def offer(catalog: Catalog, history: list[ChatMessage]) -> Offer:
-    usable = [t for t in catalog.tools if t.name != SEARCH_TOOL]
-    search = next((t for t in catalog.tools if t.name == SEARCH_TOOL), None)
-    if len(usable) <= settings.TOOLS_SELECTION_THRESHOLD:
-        return Offer(usable, selected=False, available=len(usable))
+    by_name = catalog.by_name()  # once per catalog: a turn's cost does not grow with it
+    search = by_name.get(SEARCH_TOOL)
+    available = len(by_name) - (search is not None)
+    if available <= settings.TOOLS_SELECTION_THRESHOLD:
+        return Offer([t for t in catalog.tools if t is not search], selected=False, available=available)
     k = settings.TOOLS_SELECTION_K
-    by_name = {t.name: t for t in usable}
     found = found_by_search(part.content for m in reversed(history) for part in m.tool_results
                             if part.name == SEARCH_TOOL and not part.is_error)
     chosen: dict[str, Tool] = {}
     for name in found[:k]:  # what the model asked for comes first
-        if name in by_name:
+        if name in by_name and name != SEARCH_TOOL:
             chosen[name] = by_name[name]
     for tool in catalog.index().search(query_of(history), k, exclude={SEARCH_TOOL, *chosen}):
         chosen[tool.name] = tool
     tools = list(chosen.values()) + ([search] if search is not None else [])
-    return Offer(tools, selected=True, available=len(usable))
+    return Offer(tools, selected=True, available=available)
