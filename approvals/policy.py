@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from approvals.models import PolicyRule, ToolPolicy
@@ -36,6 +37,12 @@ class Snapshot:
 
 
 _snapshot: Snapshot | None = None
+_version = 0  # bumped when what the access policy decides may have changed (tools.catalog)
+
+
+def _fingerprint(snap: Snapshot) -> tuple[Any, ...]:
+    return tuple(sorted((name, p.enabled, tuple(sorted(snap.groups.get(name, frozenset()))))
+                        for name, p in snap.policies.items()))
 
 
 def _load() -> Snapshot:
@@ -48,10 +55,13 @@ def _load() -> Snapshot:
 
 
 def snapshot() -> Snapshot:
-    global _snapshot
+    global _snapshot, _version
     current = _snapshot
     if current is None or time.monotonic() - current.taken_at > POLICY_TTL:
-        current = _snapshot = _load()
+        fresh = _load()
+        if current is not None and _fingerprint(fresh) != _fingerprint(current):
+            _version += 1  # a change made in another process, seen on reload
+        current = _snapshot = fresh
     return current
 
 
@@ -63,8 +73,16 @@ async def asnapshot() -> Snapshot:
 
 
 def invalidate(**kwargs: Any) -> None:
-    global _snapshot
+    global _snapshot, _version
     _snapshot = None
+    _version += 1
+
+
+def version() -> int:
+    """Changes whenever who may use which tool may have changed here, or was seen to have
+    changed elsewhere when the snapshot was reloaded (tools.catalog caches on it). Never
+    reads the database: cheap enough to ask on every run, safe on the event loop."""
+    return _version
 
 
 for _model in (ToolPolicy, PolicyRule):
@@ -72,6 +90,9 @@ for _model in (ToolPolicy, PolicyRule):
     post_delete.connect(invalidate, sender=_model, dispatch_uid=f"approvals.invalidate.del.{_model.__name__}")
 m2m_changed.connect(invalidate, sender=ToolPolicy.allowed_groups.through,
                     dispatch_uid="approvals.invalidate.m2m")
+# A user joining or leaving a group changes which group-limited tools they may use.
+m2m_changed.connect(invalidate, sender=get_user_model().groups.through,
+                    dispatch_uid="approvals.invalidate.user_groups")
 
 
 def _access(snap: Snapshot, user: Any, tool: Any) -> bool | frozenset[int]:
@@ -108,6 +129,7 @@ async def acan_use(user: Any, tool: Any) -> bool:
 
 
 can_use.acall = acan_use  # type: ignore[attr-defined]  # see tools.gate.acan_use
+can_use.version = version  # type: ignore[attr-defined]  # see tools.catalog
 
 
 async def gate(call: PreparedCall) -> GateDecision:

@@ -20,6 +20,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from assistant import budgets, metrics, store
+from assistant.catalog.offer import offer
 from assistant.history import history_and_next_position, to_chat_message
 from assistant.logging import log_context
 from assistant.models import Conversation, Message, Run
@@ -32,9 +33,9 @@ from assistant.providers.base import (
     ToolCallFinished,
     Usage,
 )
+from tools.catalog import acatalog
 from tools.context import ToolContext
 from tools.errors import ErrorType
-from tools.gate import aavailable_tools
 from tools.models import ToolCall
 from tools.pipeline import Pipeline, ToolCallRequest, ToolResult
 
@@ -167,7 +168,8 @@ class Engine:
         except ProviderError as exc:
             metrics.provider_error(exc.provider, exc.kind)
             return await self._fail(run, f"provider_{exc.kind}", exc.user_message)
-        tools = await aavailable_tools(user, self.pipeline.registry, self.pipeline.access)
+        # Worked out once per (user, catalog version), not per tool per run (tools/catalog.py).
+        catalog = await acatalog(user, self.pipeline.registry, self.pipeline.access)
         failures: Counter[str] = Counter()
         # Read once, then extended with exactly the rows this loop stores: the same history
         # a fresh read would give (the round-trip tests hold it to that), without a query
@@ -184,8 +186,10 @@ class Engine:
             refused = await budgets.acheck(user)  # operations: daily token budget
             if refused is not None:
                 return await self._fail(run, refused.code, refused.message)
+            offered = offer(catalog, history)  # a relevant subset of a large catalog
+            run.offered_tools = offered.record()  # stored with the turn (store.save_assistant_turn)
             request = ChatRequest(model=model, messages=list(history),
-                                  system=settings.ASSISTANT_SYSTEM_PROMPT, tools=tools)
+                                  system=settings.ASSISTANT_SYSTEM_PROMPT, tools=offered.tools)
             turn = await self._model_turn(run, provider, request)
             if turn is None:
                 return run

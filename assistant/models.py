@@ -141,6 +141,9 @@ class Message(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     provider_message_id = models.CharField(max_length=200, blank=True)
+    # An assistant turn: the tools the model was offered ({"selected": bool, "available": N,
+    # "names": [...]}); "selected" when tool selection sent a subset (docs/tools.md).
+    offered_tools = models.JSONField(null=True, blank=True)
     client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

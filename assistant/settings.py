@@ -254,6 +254,10 @@ APPROVALS_EXPIRY_CHECK_SECONDS = env_float("APPROVALS_EXPIRY_CHECK_SECONDS", 30.
 # --- Chat engine (see docs/engine.md) ------------------------------------------------------
 ASSISTANT_MAX_STEPS = env_int("ASSISTANT_MAX_STEPS", 8, minimum=1)
 ASSISTANT_VALIDATION_RETRIES = env_int("ASSISTANT_VALIDATION_RETRIES", 2, minimum=0)
+# Tool selection (docs/tools.md): above this many usable tools, each model turn is offered the
+# TOOLS_SELECTION_K most relevant ones (BM25), the ones search_tools found, and search_tools.
+TOOLS_SELECTION_THRESHOLD = env_int("TOOLS_SELECTION_THRESHOLD", 40, minimum=1)
+TOOLS_SELECTION_K = env_int("TOOLS_SELECTION_K", 16, minimum=1)
 ASSISTANT_SYSTEM_PROMPT = env_str(
     "ASSISTANT_SYSTEM_PROMPT",
     "You are Toolgate's assistant. Use the tools you are given when they help answer the user. "

@@ -124,6 +124,9 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
                 status=Message.Status.INTERRUPTED if interrupted else Message.Status.COMPLETE,
                 input_tokens=input_tokens, output_tokens=output_tokens,
                 provider_message_id=provider_message_id or "",
+                # What the model was offered this turn, set by the engine's offering step
+                # (assistant/catalog/offer.py) on the run before the model was asked.
+                offered_tools=getattr(run, "offered_tools", None),
             ))
         run.steps += 1
         run.input_tokens += input_tokens

@@ -66,6 +66,15 @@ class Entry:
     level: Literal["info", "error"] = "info"
     run_id: str = ""
 
+    @property
+    def offered(self) -> dict[str, Any] | None:
+        """The tools this assistant turn was offered, when tool selection chose a subset."""
+        record = getattr(self.message, "offered_tools", None)
+        if not isinstance(record, dict) or not record.get("selected"):
+            return None
+        return {"count": len(record.get("names") or []), "available": record.get("available"),
+                "names": ", ".join(str(n) for n in record.get("names") or [])}
+
 
 def _from_record(call: dict[str, Any], record: ToolCall) -> ToolCard:
     result = ToolResult.from_record(record)

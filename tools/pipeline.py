@@ -25,11 +25,12 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from tools import logcontext, ratelimit, records
+from tools.catalog import Catalog, acatalog
 from tools.context import ToolContext
 from tools.definition import Tool
 from tools.errors import ArgumentError, ErrorType, ToolError, ToolTimeout
 from tools.execution import ToolAborted, invoke_with_retries, precheck
-from tools.gate import FROM_SETTINGS, GateDecision, PreparedCall, aavailable_tools, acan_use, load_gate
+from tools.gate import FROM_SETTINGS, GateDecision, PreparedCall, acan_use, load_gate
 from tools.models import ToolCall
 from tools.registry import Registry
 from tools.registry import registry as default_registry
@@ -199,7 +200,7 @@ class Pipeline:
                 tool, kwargs, args_json = prepared.tool, prepared.arguments, prepared.arguments_json
             else:
                 if tool is None:
-                    raise _Stop(_unknown_tool(record.tool_name, []), ToolCall.Status.FAILED)
+                    raise _Stop(_unknown_tool(record.tool_name, None), ToolCall.Status.FAILED)
                 if not await acan_use(ctx.user, tool, self.access):
                     raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
                 kwargs, args_json = _validated(tool, raw, ToolCall.Status.FAILED)
@@ -273,8 +274,8 @@ class Pipeline:
                        ctx: ToolContext) -> tuple[Tool, PreparedCall, GateDecision]:
         tool = self.registry.get(request.name)
         if tool is None:
-            available = [t.name for t in await aavailable_tools(ctx.user, self.registry, self.access)]
-            raise _Stop(_unknown_tool(request.name, available), ToolCall.Status.REJECTED)
+            usable = await acatalog(ctx.user, self.registry, self.access)
+            raise _Stop(_unknown_tool(request.name, usable), ToolCall.Status.REJECTED)
         if not await acan_use(ctx.user, tool, self.access):
             raise _Stop(_permission_denied(tool), ToolCall.Status.REJECTED)
         kwargs, args_json = _validated(tool, request.arguments, ToolCall.Status.REJECTED)
@@ -308,7 +309,7 @@ class Pipeline:
         validation, the tool's pre-check and the gate (told it is a re-check). The gate's
         "require approval" passes: the approver approving the edit is that approval."""
         if tool is None:
-            raise _Stop(_unknown_tool(name, []), ToolCall.Status.FAILED)
+            raise _Stop(_unknown_tool(name, None), ToolCall.Status.FAILED)
         if not await acan_use(ctx.user, tool, self.access):
             raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
         kwargs, args_json = _validated(tool, raw, ToolCall.Status.FAILED)
@@ -520,9 +521,22 @@ def _denied(prepared: PreparedCall, decision: GateDecision) -> _Stop:
     ), ToolCall.Status.DENIED, prepared.arguments_json, decision)
 
 
-def _unknown_tool(name: str, available: list[str]) -> ToolError:
-    return ToolError(ErrorType.UNKNOWN_TOOL, f"there is no tool named {name!r}",
-                     hint=f"Use one of: {', '.join(available) or '(no tools available)'}.")
+_HINT_NAMES = 40
+
+
+def _unknown_tool(name: str, usable: Catalog | None) -> ToolError:
+    """The names the user may use; for a large catalog, the few closest to the name asked
+    for, and a pointer to search_tools (a hint listing a thousand names helps nobody).
+    ``None``: an approved call whose tool has gone since, where no model reads the hint."""
+    available = [t.name for t in usable.tools] if usable is not None else []
+    if len(available) <= _HINT_NAMES:
+        hint = f"Use one of: {', '.join(available) or '(no tools available)'}."
+    else:
+        close = [t.name for t in usable.index().search(name, 10)]
+        search = (" Call search_tools with what you want to do to find others."
+                  if "search_tools" in available else "")
+        hint = f"Similar tools: {', '.join(close) or '(none)'}.{search}"
+    return ToolError(ErrorType.UNKNOWN_TOOL, f"there is no tool named {name!r}", hint=hint)
 
 
 def _permission_denied(tool: Tool) -> ToolError:

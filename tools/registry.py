@@ -26,6 +26,15 @@ ENTRY_POINT_GROUP = "toolgate.tools"
 class Registry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
+        # The catalog version: bumped by every change, so what is derived from the catalog
+        # (each user's available tools, the selection index) is worked out once per version.
+        self.version = 0
+
+    def bump(self) -> int:
+        """Mark the catalog changed (``register``/``unregister`` do it; a source of tools that
+        changes them otherwise, e.g. an MCP server's list, calls it too)."""
+        self.version += 1
+        return self.version
 
     def register(self, item: Tool | Callable[..., Any], **options: Any) -> Tool:
         """Register a :class:`Tool`, or a plain typed function (made into one with ``options``)."""
@@ -41,7 +50,9 @@ class Registry:
                 f"tool {new.name!r} is already registered (by {_origin(existing)}); "
                 f"cannot register it again from {_origin(new)}"
             )
-        self._tools[new.name] = new
+        if existing is None:
+            self._tools[new.name] = new
+            self.bump()
         return new
 
     def tool(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
@@ -55,7 +66,8 @@ class Registry:
         return self.register(Tool.from_definition(definition, fn, **meta))
 
     def unregister(self, name: str) -> None:
-        self._tools.pop(name, None)
+        if self._tools.pop(name, None) is not None:
+            self.bump()
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)

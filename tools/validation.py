@@ -2,8 +2,9 @@
 
 Nothing is coerced: ``"5"`` is not an integer and ``"true"`` is not a boolean. The one
 liberty taken is documented in docs/tools.md: in OpenAI strict mode every argument must be
-sent, so ``null`` for an optional argument that is not itself nullable means "use the
-default".
+sent, so ``null`` for an optional argument (at any depth) that is not itself nullable means
+"use the default" (:mod:`tools.arguments`). Every error names its argument in one dotted form
+(``options.issuer``, ``items.0.qty``), whichever kind of tool it is.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
+from tools import metaschema
+from tools.arguments import Problem, join, normalise
 from tools.errors import ErrorType, ToolError
+from tools.schema import clean_schema
 
 _MAX_GOT_CHARS = 200
 RawArguments = str | dict[str, Any] | None
@@ -60,27 +63,33 @@ def parse_arguments(raw: RawArguments) -> dict[str, Any]:
 
 
 class ModelValidator:
-    """Validates against a pydantic model generated from (or given for) the tool."""
+    """Validates against a pydantic model generated from (or given for) the tool.
 
-    def __init__(self, model: type[BaseModel], *, pass_model_as: str | None = None) -> None:
+    ``schema`` is the tool's JSON Schema (generated from the model when not given): the
+    closed-object and null rules of :mod:`tools.arguments` are applied with it first, so
+    nested models refuse unknown keys and take their defaults for ``null`` exactly like
+    raw definitions do.
+    """
+
+    def __init__(self, model: type[BaseModel], *, pass_model_as: str | None = None,
+                 schema: dict[str, Any] | None = None) -> None:
         self.model = model
         self.pass_model_as = pass_model_as
         self.field_names = tuple(model.model_fields)
-        self._null_means_default = {
-            name for name, info in model.model_fields.items()
-            if not info.is_required() and info.default is not None and not _accepts_none(info)
-        }
+        self.schema = schema if schema is not None else clean_schema(model.model_json_schema())
 
     def validate(self, tool_name: str, raw: RawArguments) -> tuple[dict[str, Any], dict[str, Any]]:
         data = parse_arguments(raw)
-        stripped = _drop_null_defaults(data, self._null_means_default)
+        stripped, problems = normalise(data, self.schema)
         # Validate the model's own text when nothing was dropped: no re-encoding on the hot path.
         text = raw if stripped is data and isinstance(raw, str) and raw.strip() else json.dumps(stripped)
         try:
             instance = self.model.model_validate_json(text, strict=True)
         except ValidationError as exc:
-            details = _pydantic_details(exc)
+            details = _pydantic_details(exc) + _problem_details(problems)
             raise ValidationFailure(validation_error(tool_name, details, self.field_names)) from None
+        if problems:
+            raise ValidationFailure(validation_error(tool_name, _problem_details(problems), self.field_names))
         if self.pass_model_as:
             kwargs: dict[str, Any] = {self.pass_model_as: instance}
         else:
@@ -89,41 +98,65 @@ class ModelValidator:
 
 
 class JsonSchemaValidator:
-    """Validates against a hand-written JSON Schema (tools registered from raw definitions)."""
+    """Validates against a hand-written JSON Schema (tools registered from raw definitions).
+
+    The schema is checked against its metaschema and compiled once, here (``jsonschema_rs``);
+    a schema that is not valid raises :class:`~tools.errors.ToolDefinitionError`.
+    """
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        jsonschema.Draft202012Validator.check_schema(schema)
         self.schema = schema
-        self._validator = jsonschema.Draft202012Validator(schema)
+        self._validator = metaschema.check(schema)
         self.field_names = tuple(schema.get("properties", {}))
-        required = set(schema.get("required", []))
-        self._null_means_default = {
-            name for name, sub in schema.get("properties", {}).items()
-            if name not in required and not self._validator.evolve(schema=sub).is_valid(None)
-        }
 
     def validate(self, tool_name: str, raw: RawArguments) -> tuple[dict[str, Any], dict[str, Any]]:
-        data = _drop_null_defaults(parse_arguments(raw), self._null_means_default)
-        errors = sorted(self._validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-        if errors:
-            details = []
-            for err in errors:
-                detail = {"path": ".".join(str(p) for p in err.absolute_path) or _missing_key(err),
-                          "problem": err.message}
-                if err.validator != "required":
-                    detail["got"] = _clip(err.instance)
-                details.append(detail)
+        data, problems = normalise(parse_arguments(raw), self.schema)
+        details = _problem_details(problems)
+        for err in self._validator.iter_errors(data):
+            details.extend(_schema_details(err))
+        if details:
+            details.sort(key=lambda d: d["path"])
             raise ValidationFailure(validation_error(tool_name, details, self.field_names))
         return dict(data), dict(data)
 
 
-def _drop_null_defaults(data: dict[str, Any], names: set[str]) -> dict[str, Any]:
-    """OpenAI strict mode makes every argument required, optional ones nullable; so a ``null``
-    for a top-level optional argument that does not itself accept ``null`` means "use the
-    default". Returns ``data`` itself when there is nothing to drop."""
-    if not any(data.get(name, 0) is None for name in names):
-        return data
-    return {k: v for k, v in data.items() if not (v is None and k in names)}
+def _problem_details(problems: list[Problem]) -> list[dict[str, Any]]:
+    return [{"path": p.path, "problem": p.problem, "got": _clip(p.got)} for p in problems]
+
+
+_TYPE_WORDS = {"integer": "a valid integer", "number": "a valid number", "string": "a valid string",
+               "boolean": "a valid boolean", "array": "a valid array", "object": "a valid object",
+               "null": "null"}
+_LIMITS = {"Minimum": ">=", "Maximum": "<=", "ExclusiveMinimum": ">", "ExclusiveMaximum": "<"}
+
+
+def _schema_details(err: Any) -> list[dict[str, Any]]:
+    """One error of ``jsonschema_rs`` as details in the pydantic validator's words."""
+    path = ".".join(str(p) for p in err.instance_path)
+    kind = err.kind
+    name = type(kind).__name__
+    if name == "Required":
+        return [{"path": join(path, kind.property), "problem": "is required"}]
+    if name in ("AdditionalProperties", "UnevaluatedProperties"):
+        keys = getattr(kind, "unexpected", None) or []
+        instance = err.instance if isinstance(err.instance, dict) else {}
+        found = [{"path": join(path, key), "problem": "is not an accepted argument",
+                  "got": _clip(instance.get(key))} for key in keys]
+        return found or [{"path": path, "problem": str(err.message), "got": _clip(err.instance)}]
+    if name == "Type":
+        types = [str(t) for t in (getattr(kind, "types", None) or [])]
+        words = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+        problem = f"must be {words}" if types else str(err.message)
+    elif name == "Enum":
+        options = getattr(kind, "options", None) or []
+        problem = "must be one of " + ", ".join(json.dumps(o) for o in options)
+    elif name == "Constant":
+        problem = f"must be {json.dumps(getattr(kind, 'expected_value', None))}"
+    elif name in _LIMITS:
+        problem = f"must be {_LIMITS[name]} {getattr(kind, 'limit', '?')}"
+    else:
+        problem = str(err.message)
+    return [{"path": path, "problem": problem, "got": _clip(err.instance)}]
 
 
 def validation_error(tool_name: str, details: list[dict[str, Any]], accepted: tuple[str, ...]) -> ToolError:
@@ -175,21 +208,6 @@ def _problem(err: Any) -> str:
         if message.startswith(prefix):
             message = replacement + message[len(prefix):]
     return message
-
-
-def _accepts_none(info: Any) -> bool:
-    try:
-        from pydantic import TypeAdapter
-        TypeAdapter(info.annotation).validate_python(None)
-    except Exception:
-        return False
-    return True
-
-
-def _missing_key(err: jsonschema.ValidationError) -> str:
-    if err.validator == "required" and isinstance(err.message, str) and err.message.startswith("'"):
-        return err.message.split("'")[1]
-    return ""
 
 
 def _json_type(value: Any) -> str:

@@ -285,3 +285,20 @@ def test_signing_out_shows_the_apps_own_page(signed_in):
     assert response.status_code == 200
     assert "You are signed out." in response.content.decode()
     assert signed_in.get("/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_turn_offered_a_selection_of_tools_discloses_it_escaped(signed_in, mine, user):
+    run = Run.objects.create(conversation=mine, user=user, profile="demo", max_steps=8, status="completed")
+    Message.objects.create(conversation=mine, run=run, position=0, role="user", content="weather?")
+    Message.objects.create(conversation=mine, run=run, position=1, role="assistant", content="Sunny.",
+                           offered_tools={"selected": True, "available": 300,
+                                          "names": ["get_weather", XSS, "search_tools"]})
+    Message.objects.create(conversation=mine, run=run, position=2, role="assistant", content="Again.",
+                           offered_tools={"selected": False, "available": 12, "names": ["add"]})
+    body = signed_in.get(page_url(mine)).content.decode()
+    assert "<summary>offered 3 of 300 tools</summary>" in body
+    assert "get_weather, &lt;img src=x onerror=alert(1)&gt;" in body and XSS not in body
+    assert body.count("msg-offered") == 1  # the whole catalog offered: nothing to disclose
+    offered = [attrs for tag, attrs in Elements(body).tags if "msg-offered" in (attrs.get("class") or "")]
+    assert offered == [{"class": "msg-meta msg-offered"}]  # a plain disclosure: no inline style or script

@@ -187,7 +187,7 @@ def test_from_definition_accepts_openai_chat_responses_and_anthropic_shapes(defi
     with pytest.raises(ValidationFailure) as info:
         t.validate('{"city": "Oslo", "days": "2"}')
     assert info.value.error.details == [
-        {"path": "days", "problem": "'2' is not of type 'integer'", "got": "2"},
+        {"path": "days", "problem": "must be a valid integer", "got": "2"},
     ]
 
 

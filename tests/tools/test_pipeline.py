@@ -113,6 +113,26 @@ async def test_unknown_tool_is_a_structured_error_listing_the_available_tools(us
     assert row.tool_name == "subtract" and row.finished_at is not None
 
 
+async def test_unknown_tool_in_a_large_catalog_hints_the_closest_names_and_search_tools(user):
+    from tools.pipeline import Pipeline
+    from tools.registry import Registry
+    from tools.selection import search_tool
+
+    registry = Registry()
+    for i in range(60):
+        def fn(x: int) -> int:
+            """Convert a currency amount."""
+            return x
+
+        registry.register(tool(fn, name=f"convert_currency_{i}" if i < 3 else f"other_task_{i}",
+                               description="Convert currency." if i < 3 else f"Task number {i}."))
+    registry.register(search_tool(registry))
+    result = await Pipeline(registry, gate=None).call(req("currency_convert", "{}"), ToolContext(user=user))
+    assert result.error.type is ErrorType.UNKNOWN_TOOL
+    assert result.error.hint == ("Similar tools: convert_currency_0, convert_currency_1, convert_currency_2. "
+                                 "Call search_tools with what you want to do to find others.")
+
+
 @pytest.mark.parametrize(("raw", "message"), [
     ('{"a": 1', "arguments are not valid JSON"),
     ("[1, 2]", "arguments must be a JSON object, got an array"),

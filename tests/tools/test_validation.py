@@ -149,18 +149,35 @@ def test_null_for_a_required_argument_is_still_an_error():
     assert _error('{"room": null, "people": 2}').details[0]["path"] == "room"
 
 
-def test_null_rule_applies_only_at_the_top_level():
-    # A nested optional field with a non-null default is not rewritten (documented).
+def test_null_rule_applies_at_every_depth():
+    # Strict mode makes nested optional fields required and nullable too: the model sends null.
     class Opts(BaseModel):
         depth: int = 1
+        label: str | None = "x"
 
     @tool
-    def walk(opts: Opts) -> None:
+    def walk(opts: Opts, stack: list[Opts] | None = None) -> None:
+        """Walk."""
+
+    kwargs, args_json = walk.validate('{"opts": {"depth": null, "label": null}, '
+                                      '"stack": [{"depth": null}, {"depth": 4}]}')
+    assert kwargs["opts"].depth == 1 and kwargs["opts"].label is None  # nullable keeps its null
+    assert [o.depth for o in kwargs["stack"]] == [1, 4]
+    assert args_json["opts"] == {"depth": 1, "label": None}
+
+
+def test_null_for_a_nested_required_field_is_an_error_with_its_dotted_path():
+    class Opts(BaseModel):
+        depth: int
+
+    @tool
+    def walk(opts: list[Opts]) -> None:
         """Walk."""
 
     with pytest.raises(ValidationFailure) as info:
-        walk.validate('{"opts": {"depth": null}}')
-    assert info.value.error.details[0]["path"] == "opts.depth"
+        walk.validate('{"opts": [{"depth": 2}, {"depth": null}]}')
+    assert info.value.error.details == [{"path": "opts.1.depth", "problem": "must be a valid integer",
+                                         "got": None}]
 
 
 def test_strict_null_rule_also_applies_to_raw_definition_tools():
@@ -186,6 +203,85 @@ def test_raw_definition_tool_reports_missing_and_extra_arguments():
     t = Tool.from_definition({"name": "find", "description": "Find.", "input_schema": schema}, lambda q: q)
     with pytest.raises(ValidationFailure) as info:
         t.validate('{"other": 1}')
-    details = info.value.error.details
-    assert {"path": "q", "problem": "'q' is a required property"} in details
-    assert any("'other' was unexpected" in d["problem"] for d in details)
+    assert info.value.error.details == [
+        {"path": "other", "problem": "is not an accepted argument", "got": 1},
+        {"path": "q", "problem": "is required"},
+    ]
+
+
+def test_unknown_keys_in_nested_models_are_refused_with_their_dotted_path():
+    class Issuer(BaseModel):
+        name: str
+
+    class Options(BaseModel):
+        issuer: Issuer
+        labels: dict[str, int] = {}
+
+    @tool
+    def sign(options: Options, items: list[Issuer]) -> None:
+        """Sign."""
+
+    with pytest.raises(ValidationFailure) as info:
+        sign.validate({"options": {"issuer": {"name": "a", "nmae": "b"}, "labels": {"any": 1}},
+                       "items": [{"name": "x"}, {"name": "y", "extra": True}]})
+    assert info.value.error.details == [
+        {"path": "options.issuer.nmae", "problem": "is not an accepted argument", "got": "b"},
+        {"path": "items.1.extra", "problem": "is not an accepted argument", "got": True},
+    ]  # a dict[str, int] keeps any key
+
+
+def test_unknown_keys_never_reach_a_raw_definition_callable():
+    received = []
+    schema = {"type": "object", "properties": {"q": {"type": "string"},
+                                                "opts": {"type": "object",
+                                                         "properties": {"n": {"type": "integer"}}},
+                                                "meta": {"type": "object"},
+                                                "extra": {"type": "object", "properties": {},
+                                                          "additionalProperties": True}}}
+    t = Tool.from_definition({"name": "find", "description": "Find.", "input_schema": schema},
+                             lambda **kw: received.append(kw))
+    with pytest.raises(ValidationFailure) as info:
+        t.validate({"q": "a", "opts": {"n": 1, "m": 2}, "bogus": 3})
+    assert [d["path"] for d in info.value.error.details] == ["bogus", "opts.m"]
+    kwargs, _ = t.validate({"q": "a", "meta": {"free": 1}, "extra": {"k": "v"}})  # explicitly open
+    assert kwargs == {"q": "a", "meta": {"free": 1}, "extra": {"k": "v"}}
+    assert received == []
+
+
+def test_a_bare_top_level_object_takes_no_arguments():
+    t = Tool.from_definition({"name": "ping", "description": "Ping.", "input_schema": {"type": "object"}},
+                             lambda: "pong")
+    assert t.validate("{}") == ({}, {})
+    with pytest.raises(ValidationFailure) as info:
+        t.validate('{"x": 1}')
+    assert info.value.error.details == [{"path": "x", "problem": "is not an accepted argument", "got": 1}]
+
+
+def test_nested_nulls_in_a_raw_definition_mean_the_default_and_required_ones_are_errors():
+    schema = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["sku"],
+        "properties": {"sku": {"type": "string"}, "qty": {"type": "integer", "default": 1}}}}}}
+    t = Tool.from_definition({"name": "order", "description": "Order.", "input_schema": schema},
+                             lambda **kw: kw)
+    kwargs, _ = t.validate({"items": [{"sku": "a", "qty": None}, {"sku": "b", "qty": 2}]})
+    assert kwargs == {"items": [{"sku": "a"}, {"sku": "b", "qty": 2}]}  # the server applies its default
+    with pytest.raises(ValidationFailure) as info:
+        t.validate({"items": [{"sku": None, "qty": 1}, {"qty": 1}]})
+    assert info.value.error.details == [
+        {"path": "items.0.sku", "problem": "must be a valid string", "got": None},
+        {"path": "items.1.sku", "problem": "is required"},
+    ]
+
+
+def test_a_missing_required_argument_is_worded_alike_for_both_kinds_of_tool():
+    raw = Tool.from_definition({"name": "r", "description": "R.", "input_schema": {
+        "type": "object", "properties": {"room": {"type": "string"}}, "required": ["room"]}}, lambda **kw: kw)
+
+    @tool
+    def typed(room: str) -> None:
+        """T."""
+
+    for item in (raw, typed):
+        with pytest.raises(ValidationFailure) as info:
+            item.validate("{}")
+        assert info.value.error.details == [{"path": "room", "problem": "is required"}]
