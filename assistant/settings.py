@@ -182,6 +182,13 @@ TOOLS_EMAIL_MAX_RECIPIENTS = env_int("TOOLS_EMAIL_MAX_RECIPIENTS", 10, minimum=1
 TOOLS_PYTHON_TIMEOUT = env_float("TOOLS_PYTHON_TIMEOUT", 5.0, minimum=0.1)
 TOOLS_PYTHON_MEMORY_MB = env_int("TOOLS_PYTHON_MEMORY_MB", 256, minimum=16)
 TOOLS_PYTHON_MAX_OUTPUT = env_int("TOOLS_PYTHON_MAX_OUTPUT", 10_000, minimum=100)
+# MCP servers (docs/mcp.md): working directories, and how sessions are opened and kept.
+TOOLS_MCP_DIR = Path(env_str("TOOLS_MCP_DIR", str(VAR_DIR / "mcp")))
+TOOLS_MCP_CONNECT_TIMEOUT = env_float("TOOLS_MCP_CONNECT_TIMEOUT", 15.0, minimum=0.1)
+TOOLS_MCP_CONNECT_WAIT = env_float("TOOLS_MCP_CONNECT_WAIT", 10.0, minimum=0.0)
+TOOLS_MCP_RELOAD_SECONDS = env_float("TOOLS_MCP_RELOAD_SECONDS", 5.0, minimum=0.0)
+TOOLS_MCP_BACKOFF_MAX = env_float("TOOLS_MCP_BACKOFF_MAX", 30.0, minimum=0.1)
+TOOLS_MCP_PING_SECONDS = env_float("TOOLS_MCP_PING_SECONDS", 15.0, minimum=0.1)
 
 # --- Realtime (docs/protocol.md) ----------------------------------------------------------
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)

@@ -27,7 +27,7 @@ from django.utils import timezone
 from tools import logcontext, ratelimit, records
 from tools.context import ToolContext
 from tools.definition import Tool
-from tools.errors import ArgumentError, ErrorType, ToolError, ToolTimeout
+from tools.errors import ArgumentError, ErrorType, ToolError, ToolReportedError, ToolTimeout
 from tools.execution import ToolAborted, invoke_with_retries
 from tools.gate import FROM_SETTINGS, GateDecision, PreparedCall, aavailable_tools, acan_use, load_gate
 from tools.models import ToolCall
@@ -192,10 +192,11 @@ class Pipeline:
         ctx = replace(context, call_id=record.call_id)
         parked = record.pending_arguments if record.pending_arguments is not None else record.arguments
         raw = parked if arguments is None else restore_redacted(arguments, parked)
-        tool = self.registry.get(record.tool_name)
+        tool = await self._lookup(record.tool_name)
         try:
             if tool is None:
-                raise _Stop(_unknown_tool(record.tool_name, []), ToolCall.Status.FAILED)
+                raise _Stop(_unknown_tool(record.tool_name, [], self.registry.why_missing(record.tool_name)),
+                            ToolCall.Status.FAILED)
             if not await acan_use(ctx.user, tool, self.access):
                 raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
             try:
@@ -253,10 +254,11 @@ class Pipeline:
 
     async def _prepare(self, request: ToolCallRequest,
                        ctx: ToolContext) -> tuple[Tool, PreparedCall, GateDecision]:
-        tool = self.registry.get(request.name)
+        tool = await self._lookup(request.name)
         if tool is None:
             available = [t.name for t in await aavailable_tools(ctx.user, self.registry, self.access)]
-            raise _Stop(_unknown_tool(request.name, available), ToolCall.Status.REJECTED)
+            raise _Stop(_unknown_tool(request.name, available, self.registry.why_missing(request.name)),
+                        ToolCall.Status.REJECTED)
         if not await acan_use(ctx.user, tool, self.access):
             raise _Stop(_permission_denied(tool), ToolCall.Status.REJECTED)
         try:
@@ -290,6 +292,15 @@ class Pipeline:
                 extra={"rule": decision.rule, **decision.data},
             ), ToolCall.Status.PENDING, args_json, decision, prepared)
         return tool, prepared, decision
+
+    async def _lookup(self, name: str) -> Tool | None:
+        """The registered tool; a name not (yet) known gives dynamic sources (MCP servers this
+        process has not connected to yet) the chance to load it."""
+        tool = self.registry.get(name)
+        if tool is None:
+            await self.registry.aready()
+            tool = self.registry.get(name)
+        return tool
 
     async def _decide(self, prepared: PreparedCall) -> GateDecision:
         """The gate's decision. A gate that fails denies (fails closed) instead of crashing."""
@@ -461,7 +472,10 @@ def _async_gate(gate: Any) -> Any:
     return wrapped
 
 
-def _unknown_tool(name: str, available: list[str]) -> ToolError:
+def _unknown_tool(name: str, available: list[str], why: str | None = None) -> ToolError:
+    if why:  # a tool of a source that is down for now (an MCP server being reconnected)
+        return ToolError(ErrorType.UNKNOWN_TOOL, f"{name} is unavailable right now: {why}",
+                         hint="Do not retry it now; tell the user, or use another tool.")
     return ToolError(ErrorType.UNKNOWN_TOOL, f"there is no tool named {name!r}",
                      hint=f"Use one of: {', '.join(available) or '(no tools available)'}.")
 
@@ -478,6 +492,8 @@ def _error_from(tool: Tool, exc: BaseException) -> ToolError:
             detail["got"] = exc.got
         return ToolError(ErrorType.VALIDATION_ERROR, f"invalid arguments for {tool.name}: {exc.message}",
                          details=[detail], hint=exc.hint or f"Fix the argument and call {tool.name} again.")
+    if isinstance(exc, ToolReportedError):
+        return exc.error
     if isinstance(exc, ToolTimeout):
         return ToolError(ErrorType.TIMEOUT, str(exc),
                          hint="The tool was too slow; try a smaller request or tell the user.")

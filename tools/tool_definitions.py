@@ -9,3 +9,11 @@ from tools.registry import registry
 for module in (calculator, clock, units, notes, files, sql, web, mail, sandbox):
     for item in module.TOOLS:
         registry.register(item)
+
+# MCP servers configured in the admin or with ``manage.py mcp`` (docs/mcp.md): connected
+# lazily, on the first look at the tools in each process.
+from tools.mcp.source import McpSource, connect_signals  # noqa: E402
+
+mcp_source = McpSource(registry)
+registry.add_source(mcp_source)
+connect_signals(mcp_source)
