@@ -91,3 +91,17 @@ def read_events(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def eventually(predicate, within: float = 30.0, interval: float = 0.05):
+    """Poll ``predicate`` (a plain function, run in a thread) without blocking the loop or
+    asgiref's thread for database work."""
+    import asyncio
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError("condition not met in time")
