@@ -105,7 +105,7 @@ def build(spec: ServerSpec, listed: Iterable[Any], call: Callable[[str], CallFn]
         try:
             tool = _tool(spec, item, name, call(remote), access)
         except ToolDefinitionError as exc:
-            entries.append(Entry(remote, name, refused=str(exc)))
+            entries.append(Entry(remote, name, refused=_one_line(exc)))
             continue
         seen.add(name)
         entries.append(Entry(remote, name, tool=tool))
@@ -131,6 +131,17 @@ def _description(item: Any, name: str) -> str:
     if len(text) > MAX_DESCRIPTION:
         text = text[:MAX_DESCRIPTION] + "…"
     return text or f"The {item.name} tool of an MCP server (it gave no description)."
+
+
+def _one_line(exc: ToolDefinitionError) -> str:
+    """A definition error without jsonschema's metaschema dump, with the place it names."""
+    text = str(exc)
+    head = text.split("\n\n", 1)[0]
+    where = re.search(r"On schema((?:\[[^\]]*\])+)", text)
+    if where:
+        path = ".".join(part.strip("'\"") for part in re.findall(r"\[([^\]]*)\]", where[1]))
+        head = f"{head} (at {path})"
+    return _clip(head, 500)
 
 
 def _clip(text: str, limit: int = 80) -> str:
