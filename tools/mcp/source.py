@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -41,13 +42,10 @@ def load_specs() -> list[ServerSpec]:
 
 
 def save_status(name: str, status: Status) -> None:
-    """Write a server's state to its row (called in a worker thread, never on a loop)."""
-    try:
-        McpServer.objects.filter(name=name).update(
-            state=status.state, tool_count=status.tool_count, last_error=status.last_error[:2000],
-            last_contact=status.last_contact, catalog=status.catalog)
-    finally:
-        close_old_connections()
+    """Write a server's state to its row (never call it on an event loop)."""
+    McpServer.objects.filter(name=name).update(
+        state=status.state, tool_count=status.tool_count, last_error=status.last_error[:2000],
+        last_contact=status.last_contact, catalog=status.catalog)
 
 
 class McpSource:
@@ -101,7 +99,10 @@ class McpSource:
             return
         snapshot = Status(status.state, status.tool_count, status.last_error, status.last_contact,
                           list(status.catalog))
-        self.manager.loop.run_in_executor(None, _save_quietly, name, snapshot)
+        _writer.submit(_save_quietly, name, snapshot)  # one thread: the writes keep their order
+
+
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolgate-mcp-state")
 
 
 def _save_quietly(name: str, status: Status) -> None:
@@ -109,6 +110,8 @@ def _save_quietly(name: str, status: Status) -> None:
         save_status(name, status)
     except Exception as exc:
         logger.warning("could not record the state of MCP server %s: %s", name, exc)
+    finally:
+        close_old_connections()  # a worker thread of the manager's loop
 
 
 def _tuning() -> Tuning:
