@@ -36,7 +36,8 @@ async def test_servers_in_the_database_are_connected_on_the_first_look_and_their
     assert "toy__echo" in offered
     row = await eventually(lambda: McpServer.objects.filter(name="toy", state="connected").first())
     assert row.tool_count == len([n for n in offered if n.startswith("toy__")])
-    assert row.last_contact is not None and {"tool": "echo", "name": "toy__echo", "risk": "low"} in row.catalog
+    assert row.last_contact is not None
+    assert {"tool": "echo", "name": "toy__echo", "risk": "low"} in row.catalog
 
 
 async def test_disabling_a_server_takes_its_tools_away_at_the_next_look(source, user):
