@@ -8,6 +8,7 @@ generation so that every other process reconnects and discovers again.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -41,6 +42,9 @@ def add(name: str, *, actor: str, command: list[str] | None = None, url: str = "
     missing = sorted(set(groups or []) - {g.name for g in found})
     if missing:
         raise McpConfigError(f"no such group: {', '.join(missing)} (create it in the admin first)")
+    if command and os.sep in command[0] and not os.path.isabs(command[0]):
+        # a stdio server starts in its own working directory: keep the path the operator meant
+        command = [os.path.abspath(command[0]), *command[1:]]
     server = McpServer(
         name=name, transport="stdio" if command else "http", command=command[0] if command else "",
         args=list(command[1:]) if command else [], url=url, env_vars=list(env or []),
