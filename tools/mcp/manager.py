@@ -70,6 +70,8 @@ class Manager:
 
     def _start_thread(self) -> None:
         if self._pid and self._pid != os.getpid():  # forked: the parent's sessions are not ours
+            for connection in self.connections.values():
+                self.registry.replace(connection.registered, [])  # until this process connects
             self.connections.clear()
         loop = asyncio.new_event_loop()
         ready = threading.Event()

@@ -74,6 +74,8 @@ def record(**event: Any) -> None:
 async def list_tools(ctx: ServerRequestContext,
                      params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
     start = int(params.cursor) if params is not None and params.cursor else 0
+    if ARGS.endless:  # a hostile server: the same page, and a cursor that never ends
+        return types.ListToolsResult(tools=TOOLS[:2], next_cursor="0")
     size = ARGS.page_size or len(TOOLS)
     page = TOOLS[start:start + size]
     more = start + size < len(TOOLS)
@@ -170,6 +172,7 @@ def main() -> None:
     parser.add_argument("--only-extra", action="store_true")
     parser.add_argument("--page-size", type=int, default=0)
     parser.add_argument("--events", default="")
+    parser.add_argument("--endless", action="store_true")
     ARGS = parser.parse_args()
     server = build()
     if ARGS.transport == "stdio":

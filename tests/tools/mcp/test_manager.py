@@ -150,3 +150,51 @@ async def test_the_reference_time_server_from_pypi_works(manager):
     result = await manager.call("time", "get_current_time", {"timezone": "Europe/Oslo"}, ToolContext())
     text = result if isinstance(result, str) else result.get("text", "")
     assert "Europe/Oslo" in text
+
+
+async def test_a_server_whose_cursor_never_ends_cannot_hang_discovery(manager):
+    await connect(manager, toy_spec("loop", "--endless"))
+    status = manager.status("loop")
+    assert status.state == "connected"
+    assert {"loop__echo", "loop__delete_file"} <= set(manager.registry.names())
+    assert [row["tool"] for row in status.catalog].count("echo") == 2  # listed twice: refused once
+    assert any("already taken" in row.get("refused", "") for row in status.catalog)
+
+
+def _child_calls_echo(conn) -> None:  # runs in a forked child
+    async def go():
+        manager = MANAGER_FOR_FORK[0]
+        await manager.configure([toy_spec("forked")])
+        await manager.settled(60)
+        return await manager.call("forked", "echo", {"text": "from the child"}, ToolContext())
+
+    try:
+        conn.send(("ok", asyncio.run(go()), MANAGER_FOR_FORK[0]._pid))
+    except Exception as exc:
+        conn.send(("error", repr(exc), 0))
+    finally:
+        MANAGER_FOR_FORK[0].close()
+
+
+MANAGER_FOR_FORK: list = []
+
+
+def test_a_forked_process_opens_its_own_sessions(manager):
+    import multiprocessing
+    import os
+
+    from asgiref.sync import async_to_sync
+
+    async_to_sync(connect)(manager, toy_spec())
+    parent_pid = manager._pid
+    MANAGER_FOR_FORK[:] = [manager]
+    ctx = multiprocessing.get_context("fork")
+    here, there = ctx.Pipe()
+    child = ctx.Process(target=_child_calls_echo, args=(there,))
+    child.start()
+    assert here.poll(90), "the child did not answer"
+    status, value, child_pid = here.recv()
+    child.join(30)
+    assert status == "ok", value
+    assert value == "from the child" and child_pid not in (0, parent_pid, os.getpid())
+    assert manager.status("toy").state == "connected"  # the parent's session is untouched
