@@ -175,3 +175,17 @@ async def test_an_approved_call_runs_through_the_approval_service_exactly_once(c
         assert len([e for e in events(spec) if e["tool"] == "delete_file"]) == 1
     finally:
         await asyncio.to_thread(manager.close)
+
+
+async def test_a_tool_policys_groups_limit_one_tool_of_a_server(pipeline, toy, user, other_user):
+    from tools.gate import aavailable_tools
+
+    ops = await Group.objects.acreate(name="ops")
+    await user.groups.aadd(ops)
+    policy = await ToolPolicy.objects.acreate(tool_name="toy__delete_file")
+    await policy.allowed_groups.aadd(ops)
+    theirs = {t.name for t in await aavailable_tools(other_user, pipeline.registry)}
+    assert "toy__delete_file" not in theirs and "toy__echo" in theirs
+    refused = await call(pipeline, "toy__delete_file", {"path": "p"}, other_user)
+    assert refused.error.type == "permission_denied"
+    assert not [e for e in events(toy) if e["tool"] == "delete_file"]
