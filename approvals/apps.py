@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ApprovalsConfig(AppConfig):
     name = "approvals"
     verbose_name = "Approvals and audit"
+
+    def ready(self) -> None:
+        from approvals.audit import on_config_changed
+        from tools.signals import config_changed
+
+        config_changed.connect(on_config_changed, dispatch_uid="approvals.audit.config_changed")

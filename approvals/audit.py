@@ -255,6 +255,13 @@ def policy_changed(actor: Any, obj: models.Model, action: str,
     return event
 
 
+def on_config_changed(sender: Any, *, actor: Any, instance: models.Model, action: str,
+                      changes: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    """Receiver of ``tools.signals.config_changed`` (an MCP server configured in the admin or
+    with ``manage.py mcp``): recorded as a ``policy.changed`` event like any policy change."""
+    policy_changed(actor, instance, action, changes)
+
+
 def jsonable(value: Any) -> Any:
     """A form value as JSON data: objects by name, many-to-many values as sorted names."""
     if isinstance(value, models.Model):

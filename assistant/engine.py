@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 ProviderFactory = Callable[[str], tuple[Provider, str]]
+PROGRESS_INTERVAL = 0.25  # seconds between two tool.progress events of one call
 RETRYABLE_ERRORS = {ErrorType.VALIDATION_ERROR, ErrorType.INVALID_JSON, ErrorType.UNKNOWN_TOOL}
 
 _active: dict[str, asyncio.Task[Any]] = {}
@@ -65,6 +67,7 @@ class Engine:
         self.provider_factory = provider_factory or default_provider_factory
         self.pipeline = pipeline or Pipeline()
         self.emit = emit or _discard
+        self._progress_sent: dict[str, float] = {}
 
     # -- entry points --------------------------------------------------------------------
 
@@ -170,6 +173,7 @@ class Engine:
             return await self._fail(run, f"provider_{exc.kind}", exc.user_message)
         # Worked out once per (user, catalog version), not per tool per run (tools/catalog.py).
         catalog = await acatalog(user, self.pipeline.registry, self.pipeline.access)
+        system = await self._system_prompt(user)
         failures: Counter[str] = Counter()
         # Read once, then extended with exactly the rows this loop stores: the same history
         # a fresh read would give (the round-trip tests hold it to that), without a query
@@ -189,7 +193,7 @@ class Engine:
             offered = offer(catalog, history)  # a relevant subset of a large catalog
             run.offered_tools = offered.record()  # stored with the turn (store.save_assistant_turn)
             request = ChatRequest(model=model, messages=list(history),
-                                  system=settings.ASSISTANT_SYSTEM_PROMPT, tools=offered.tools)
+                                  system=system, tools=offered.tools)
             turn = await self._model_turn(run, provider, request)
             if turn is None:
                 return run
@@ -220,6 +224,25 @@ class Engine:
                             f"The model kept sending invalid calls to {result.name} "
                             f"({failures[result.name]} times); stopping this run."
                         ))
+
+    async def _system_prompt(self, user: Any) -> str:
+        """The system prompt, plus a note for each tool source that is down (an MCP server
+        being reconnected): its tools are missing from this turn, and the model can say so."""
+        anotes = getattr(self.pipeline.registry, "anotes", None)
+        notes = await anotes(user) if anotes is not None else []
+        return "\n\n".join([settings.ASSISTANT_SYSTEM_PROMPT, *notes])
+
+    async def _progress(self, call_id: str, progress: float, total: float | None,
+                        message: str | None) -> None:
+        """A running call's progress, as ``tool.progress``; at most a few per second per call,
+        so a chatty server cannot flood the event log."""
+        now = time.monotonic()
+        if now - self._progress_sent.get(call_id, 0.0) < PROGRESS_INTERVAL and progress != total:
+            return
+        self._progress_sent[call_id] = now
+        await self.emit({"type": "tool.progress", "tool_call": {
+            "id": call_id, "status": "running", "progress": progress, "total": total,
+            "message": (message or "")[:200] or None}})
 
     async def _model_turn(self, run: Run, provider: Provider,
                           request: ChatRequest) -> tuple[Message, list[ToolCallFinished]] | None:
@@ -263,10 +286,12 @@ class Engine:
             await self.emit({"type": "tool.call", "tool_call": {
                 "id": call.id, "name": call.name, "arguments": call.arguments, "status": "running",
             }})
-        context = ToolContext(user=user, scope={"run": str(run.pk), "conversation": str(run.conversation_id)})
+        context = ToolContext(user=user, scope={"run": str(run.pk), "conversation": str(run.conversation_id)},
+                              progress=self._progress)
         requests = [ToolCallRequest(c.name, c.arguments, c.id, idempotency_key=f"run:{run.pk}:{c.id}")
                     for c in calls]
         results = await self.pipeline.call_many(requests, context)
+        self._progress_sent.clear()
         for result in results:
             await self.emit({"type": "tool.result", "tool_call": result_payload(result)})
             if result.status == "pending":

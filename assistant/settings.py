@@ -225,6 +225,13 @@ TOOLS_PYTHON_DISK_MB = env_int("TOOLS_PYTHON_DISK_MB", 16, minimum=1)  # its dir
 # TOOLS_SANDBOX_ALLOW_WEAK accepts a sandbox that can read world-readable files.
 TOOLS_SANDBOX_BWRAP = env_str("TOOLS_SANDBOX_BWRAP", "/usr/bin/bwrap")
 TOOLS_SANDBOX_ALLOW_WEAK = env_bool("TOOLS_SANDBOX_ALLOW_WEAK", False)
+# MCP servers (docs/mcp.md): working directories, and how sessions are opened and kept.
+TOOLS_MCP_DIR = Path(env_str("TOOLS_MCP_DIR", str(VAR_DIR / "mcp")))
+TOOLS_MCP_CONNECT_TIMEOUT = env_float("TOOLS_MCP_CONNECT_TIMEOUT", 15.0, minimum=0.1)
+TOOLS_MCP_CONNECT_WAIT = env_float("TOOLS_MCP_CONNECT_WAIT", 10.0, minimum=0.0)
+TOOLS_MCP_RELOAD_SECONDS = env_float("TOOLS_MCP_RELOAD_SECONDS", 5.0, minimum=0.0)
+TOOLS_MCP_BACKOFF_MAX = env_float("TOOLS_MCP_BACKOFF_MAX", 30.0, minimum=0.1)
+TOOLS_MCP_PING_SECONDS = env_float("TOOLS_MCP_PING_SECONDS", 15.0, minimum=0.1)
 
 # --- Realtime (docs/protocol.md) ----------------------------------------------------------
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)

@@ -1,4 +1,4 @@
-"""Admin for the tools app: the ToolCall audit trail (read-only) and users' notes.
+"""Admin for the tools app: the ToolCall audit trail (read-only), MCP servers, users' notes.
 
 A ToolCall row is evidence of what a model asked for and what ran, so nobody, not even a
 superuser, may add, change or delete one here. JSON fields are shown pretty-printed and
@@ -11,11 +11,13 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from tools.builtin.sandbox import sandbox_status
-from tools.models import Note, ToolCall
+from tools.models import McpServer, Note, ToolCall
+from tools.signals import config_changed
 
 
 def pretty_json(value: Any, *, sort_keys: bool = True) -> str:
@@ -94,3 +96,58 @@ class NoteAdmin(admin.ModelAdmin):
     @admin.display(description="text")
     def short_text(self, obj: Note) -> str:
         return str(obj)
+
+
+@admin.register(McpServer)
+class McpServerAdmin(admin.ModelAdmin):
+    """MCP servers: configuration, and each server's state as the last process saw it.
+
+    Every change is sent as ``tools.signals.config_changed`` (approvals audits it). Secrets
+    never go in here: name the environment variables that hold them.
+    """
+
+    list_display = ("name", "transport", "target", "enabled", "state", "tool_count", "last_contact",
+                    "short_error")
+    list_filter = ("enabled", "transport", "state")
+    search_fields = ("name", "command", "url")
+    filter_horizontal = ("allowed_groups",)
+    readonly_fields = ("state", "tool_count", "last_contact", "last_error", "pretty_catalog", "generation")
+    fieldsets = (
+        (None, {"fields": ("name", "transport", "enabled", "allowed_groups", "call_timeout",
+                           "default_risk")}),
+        ("stdio", {"fields": ("command", "args", "env_vars")}),
+        ("Streamable HTTP", {"fields": ("url", "headers")}),
+        ("State", {"fields": readonly_fields}),
+    )
+    actions = ["refresh"]
+
+    @admin.display(description="command or URL")
+    def target(self, obj: McpServer) -> str:
+        return obj.url or " ".join([obj.command, *obj.args])
+
+    @admin.display(description="last error")
+    def short_error(self, obj: McpServer) -> str:
+        return (obj.last_error or "")[:120]
+
+    @admin.display(description="tools at the last discovery")
+    def pretty_catalog(self, obj: McpServer) -> str:
+        return pretty_html(obj.catalog, sort_keys=False)
+
+    @admin.action(description="Reconnect in every process and discover the tools again")
+    def refresh(self, request: HttpRequest, queryset: Any) -> None:
+        updated = queryset.update(generation=F("generation") + 1)
+        self.message_user(request, f"{updated} server(s) will be reconnected.")
+
+    def save_model(self, request: HttpRequest, obj: McpServer, form: Any, change: bool) -> None:
+        self._changes = {n: [form.initial.get(n), form.cleaned_data.get(n)] for n in form.changed_data}
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        config_changed.send(McpServer, actor=request.user.get_username(), instance=form.instance,
+                            action="changed" if change else "created", changes=getattr(self, "_changes", {}))
+
+    def delete_model(self, request: HttpRequest, obj: McpServer) -> None:
+        config_changed.send(McpServer, actor=request.user.get_username(), instance=obj, action="deleted",
+                            changes={})
+        super().delete_model(request, obj)

@@ -86,7 +86,11 @@ def catalog(user: Any, registry: Registry, policy: Any = FROM_SETTINGS) -> Catal
 
 
 async def acatalog(user: Any, registry: Registry, policy: Any = FROM_SETTINGS) -> Catalog:
-    """:func:`catalog` from async code."""
+    """:func:`catalog` from async code. The registry's dynamic sources (MCP servers) are
+    brought up to date first: a change there bumps the registry's version, hence the key."""
+    aready = getattr(registry, "aready", None)
+    if aready is not None:
+        await aready()
     if policy is FROM_SETTINGS:
         policy = load_access_policy()
     key = _key(user, registry, policy)

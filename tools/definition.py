@@ -116,6 +116,9 @@ class Tool:
     permission: str | None = None
     strict: bool | None = None
     precheck: Precheck | None = None
+    # A tool source's own check on who may use the tool (an MCP server's allowed groups):
+    # ``access(user) -> bool`` and ``await access.acall(user)``; policies may narrow it further.
+    access: Any = None
     is_async: bool = field(init=False)
     # Provider exports, built on first use (tools.exports); a Tool's schema never changes.
     exports: dict[tuple[str, bool | None], dict[str, Any]] = field(
@@ -170,6 +173,8 @@ class Tool:
 
     def is_allowed_for(self, user: Any) -> bool:
         """The tool's own permission check; policies may narrow it further."""
+        if self.access is not None and not self.access(user):
+            return False
         if self.permission is None:
             return True
         return bool(user is not None and user.has_perm(self.permission))

@@ -86,3 +86,12 @@ class TransientToolError(Exception):
 
 class ToolTimeout(Exception):
     """A tool did not finish within its timeout."""
+
+
+class ToolReportedError(Exception):
+    """A tool ran and reported a failure of its own (an MCP result with ``isError``): the
+    pipeline gives the model ``error`` as it is, instead of describing an exception."""
+
+    def __init__(self, error: ToolError) -> None:
+        super().__init__(error.message)
+        self.error = error

@@ -111,6 +111,8 @@ async def acan_use(user: Any, tool: Tool, policy: Any = FROM_SETTINGS) -> bool:
     async variant (``policy.acall``) is awaited directly: no thread hop per call."""
     if policy is FROM_SETTINGS:
         policy = load_access_policy()
+    if tool.access is not None and not await tool.access.acall(user):  # the tool source's own check
+        return False
     if tool.permission is None:
         if policy is None:
             return True
@@ -121,5 +123,9 @@ async def acan_use(user: Any, tool: Tool, policy: Any = FROM_SETTINGS) -> bool:
 
 
 async def aavailable_tools(user: Any, tools: Any, policy: Any = FROM_SETTINGS) -> list[Tool]:
-    """:func:`available_tools` from async code."""
+    """:func:`available_tools` from async code. Given a registry, its dynamic sources (MCP
+    servers) are brought up to date first."""
+    aready = getattr(tools, "aready", None)
+    if aready is not None:
+        await aready()
     return [tool for tool in list(tools) if await acan_use(user, tool, policy)]

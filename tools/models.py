@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from tools.mcp.spec import SpecError, spec_from_server
 
 
 class ToolCall(models.Model):
@@ -96,3 +99,85 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class McpServer(models.Model):
+    """An MCP server whose tools Toolgate offers, under its own policy, approval and audit.
+
+    Configuration only: secrets are never stored here. A stdio server is given the
+    *names* of environment variables to pass (their values are read from Toolgate's own
+    environment when the server starts); an HTTP server's headers name the environment
+    variable that holds each value. The state fields are written by whichever process
+    last talked to the server (each process holds its own sessions).
+    """
+
+    class Transport(models.TextChoices):
+        STDIO = "stdio", "stdio (a local command)"
+        HTTP = "http", "Streamable HTTP (a URL)"
+
+    class Risk(models.TextChoices):
+        FROM_ANNOTATIONS = "", "From the server's annotations (see docs/mcp.md)"
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High (needs approval)"
+
+    class State(models.TextChoices):
+        NEW = "new", "Not contacted yet"
+        CONNECTING = "connecting", "Connecting"
+        CONNECTED = "connected", "Connected"
+        DISCONNECTED = "disconnected", "Disconnected (retrying)"
+        DISABLED = "disabled", "Disabled"
+
+    name = models.CharField(
+        max_length=30, unique=True,
+        help_text="Its tools are offered as NAME__tool: letters, digits, '-' and single '_'.",
+    )
+    transport = models.CharField(max_length=10, choices=Transport.choices, default=Transport.STDIO)
+    command = models.CharField(max_length=500, blank=True, help_text="stdio: the executable to run.")
+    args = models.JSONField(default=list, blank=True,
+                            help_text="stdio: its arguments, a JSON list of strings.")
+    url = models.CharField(max_length=2000, blank=True, help_text="Streamable HTTP: the endpoint URL.")
+    env_vars = models.JSONField(
+        default=list, blank=True,
+        help_text="stdio: names of environment variables passed to the server (values are never stored).",
+    )
+    headers = models.JSONField(
+        default=dict, blank=True,
+        help_text='HTTP: header name → name of the environment variable holding its value, '
+                  'e.g. {"Authorization": "GITHUB_AUTH"}.',
+    )
+    enabled = models.BooleanField(default=True)
+    allowed_groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="mcp_servers",
+        help_text="If any are chosen, only members of these groups see and may use this server's tools.",
+    )
+    call_timeout = models.FloatField(default=30.0, help_text="Seconds before a call is cancelled.")
+    default_risk = models.CharField(
+        max_length=10, choices=Risk.choices, blank=True, default=Risk.FROM_ANNOTATIONS,
+        help_text="Risk of every tool of this server; blank takes it from the server's (untrusted) hints.",
+    )
+    generation = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Bumped by 'mcp refresh': every process reconnects.")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.NEW, editable=False)
+    tool_count = models.PositiveIntegerField(default=0, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    last_contact = models.DateTimeField(null=True, blank=True, editable=False)
+    catalog = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="The tools found at the last discovery: name, registered name, risk or why refused.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "MCP server"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            spec_from_server(self, group_ids=frozenset())
+        except SpecError as exc:
+            raise ValidationError({exc.field or "__all__": str(exc)}) from None

@@ -28,7 +28,7 @@ from tools import logcontext, ratelimit, records
 from tools.catalog import Catalog, acatalog
 from tools.context import ToolContext
 from tools.definition import Tool
-from tools.errors import ArgumentError, ErrorType, ToolError, ToolTimeout
+from tools.errors import ArgumentError, ErrorType, ToolError, ToolReportedError, ToolTimeout
 from tools.execution import ToolAborted, invoke_with_retries, precheck
 from tools.gate import FROM_SETTINGS, GateDecision, PreparedCall, acan_use, load_gate
 from tools.models import ToolCall
@@ -193,14 +193,15 @@ class Pipeline:
         ctx = replace(context, call_id=record.call_id)
         parked = record.pending_arguments if record.pending_arguments is not None else record.arguments
         raw = parked if arguments is None else restore_redacted(arguments, parked)
-        tool = self.registry.get(record.tool_name)
+        tool = await self._lookup(record.tool_name)
         try:
             if arguments is not None:  # an approver's edit: checked like a new call
                 prepared = await self._admit_edit(tool, record.tool_name, raw, ctx, record.pk)
                 tool, kwargs, args_json = prepared.tool, prepared.arguments, prepared.arguments_json
             else:
                 if tool is None:
-                    raise _Stop(_unknown_tool(record.tool_name, None), ToolCall.Status.FAILED)
+                    why = self.registry.why_missing(record.tool_name)
+                    raise _Stop(_unknown_tool(record.tool_name, None, why), ToolCall.Status.FAILED)
                 if not await acan_use(ctx.user, tool, self.access):
                     raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
                 kwargs, args_json = _validated(tool, raw, ToolCall.Status.FAILED)
@@ -272,10 +273,11 @@ class Pipeline:
 
     async def _prepare(self, request: ToolCallRequest,
                        ctx: ToolContext) -> tuple[Tool, PreparedCall, GateDecision]:
-        tool = self.registry.get(request.name)
+        tool = await self._lookup(request.name)
         if tool is None:
             usable = await acatalog(ctx.user, self.registry, self.access)
-            raise _Stop(_unknown_tool(request.name, usable), ToolCall.Status.REJECTED)
+            raise _Stop(_unknown_tool(request.name, usable, self.registry.why_missing(request.name)),
+                        ToolCall.Status.REJECTED)
         if not await acan_use(ctx.user, tool, self.access):
             raise _Stop(_permission_denied(tool), ToolCall.Status.REJECTED)
         kwargs, args_json = _validated(tool, request.arguments, ToolCall.Status.REJECTED)
@@ -309,7 +311,7 @@ class Pipeline:
         validation, the tool's pre-check and the gate (told it is a re-check). The gate's
         "require approval" passes: the approver approving the edit is that approval."""
         if tool is None:
-            raise _Stop(_unknown_tool(name, None), ToolCall.Status.FAILED)
+            raise _Stop(_unknown_tool(name, None, self.registry.why_missing(name)), ToolCall.Status.FAILED)
         if not await acan_use(ctx.user, tool, self.access):
             raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
         kwargs, args_json = _validated(tool, raw, ToolCall.Status.FAILED)
@@ -319,6 +321,15 @@ class Pipeline:
         if decision.action == "deny":
             raise _denied(prepared, decision)
         return prepared
+
+    async def _lookup(self, name: str) -> Tool | None:
+        """The registered tool; a name not (yet) known gives dynamic sources (MCP servers this
+        process has not connected to yet) the chance to load it."""
+        tool = self.registry.get(name)
+        if tool is None:
+            await self.registry.aready()
+            tool = self.registry.get(name)
+        return tool
 
     async def _decide(self, prepared: PreparedCall) -> GateDecision:
         """The gate's decision. A gate that fails denies (fails closed) instead of crashing."""
@@ -524,10 +535,15 @@ def _denied(prepared: PreparedCall, decision: GateDecision) -> _Stop:
 _HINT_NAMES = 40
 
 
-def _unknown_tool(name: str, usable: Catalog | None) -> ToolError:
+def _unknown_tool(name: str, usable: Catalog | None, why: str | None = None) -> ToolError:
     """The names the user may use; for a large catalog, the few closest to the name asked
     for, and a pointer to search_tools (a hint listing a thousand names helps nobody).
-    ``None``: an approved call whose tool has gone since, where no model reads the hint."""
+    ``None``: an approved call whose tool has gone since, where no model reads the hint.
+    ``why``: the tool belongs to a source that is down for now (an MCP server being
+    reconnected)."""
+    if why:
+        return ToolError(ErrorType.UNKNOWN_TOOL, f"{name} is unavailable right now: {why}",
+                         hint="Do not retry it now; tell the user, or use another tool.")
     available = [t.name for t in usable.tools] if usable is not None else []
     if len(available) <= _HINT_NAMES:
         hint = f"Use one of: {', '.join(available) or '(no tools available)'}."
@@ -552,6 +568,8 @@ def _error_from(tool: Tool, exc: BaseException) -> ToolError:
         message = _clip(f"invalid arguments for {tool.name}: {exc.message}")
         return ToolError(ErrorType.VALIDATION_ERROR, message, details=[detail],
                          hint=exc.hint or f"Fix the argument and call {tool.name} again.")
+    if isinstance(exc, ToolReportedError):
+        return exc.error
     if isinstance(exc, ToolTimeout):
         return ToolError(ErrorType.TIMEOUT, str(exc),
                          hint="The tool was too slow; try a smaller request or tell the user.")

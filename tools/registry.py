@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from django.utils.module_loading import autodiscover_modules
 
@@ -23,16 +24,31 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "toolgate.tools"
 
 
+class ToolSource(Protocol):
+    """Tools that come and go while the process runs (MCP servers, see ``tools.mcp``)."""
+
+    async def aready(self, registry: Registry) -> None:
+        """Bring the source's tools in the registry up to date (cheap when they are)."""
+
+    def why_missing(self, name: str) -> str | None:
+        """Why ``name`` is not registered now, if this source would serve it."""
+
+    async def anotes(self, user: Any) -> list[str]:
+        """What this user should be told about tools of theirs that are unavailable now."""
+
+
 class Registry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
+        self._sources: list[ToolSource] = []
+        self._lock = threading.Lock()
         # The catalog version: bumped by every change, so what is derived from the catalog
         # (each user's available tools, the selection index) is worked out once per version.
         self.version = 0
 
     def bump(self) -> int:
-        """Mark the catalog changed (``register``/``unregister`` do it; a source of tools that
-        changes them otherwise, e.g. an MCP server's list, calls it too)."""
+        """Mark the catalog changed (``register``/``unregister``/``replace`` do it; a source of
+        tools that changes them otherwise calls it too)."""
         self.version += 1
         return self.version
 
@@ -51,8 +67,9 @@ class Registry:
                 f"cannot register it again from {_origin(new)}"
             )
         if existing is None:
-            self._tools[new.name] = new
-            self.bump()
+            with self._lock:
+                self._tools = {**self._tools, new.name: new}  # copied: readers may be iterating
+                self.bump()
         return new
 
     def tool(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
@@ -66,8 +83,59 @@ class Registry:
         return self.register(Tool.from_definition(definition, fn, **meta))
 
     def unregister(self, name: str) -> None:
-        if self._tools.pop(name, None) is not None:
+        with self._lock:
+            if name in self._tools:
+                self._tools = {k: v for k, v in self._tools.items() if k != name}
+                self.bump()
+
+    def replace(self, old: Iterable[str], new: Iterable[Tool]) -> list[tuple[Tool, str]]:
+        """Swap a source's tools in one step: ``old`` names out, ``new`` tools in.
+
+        Another thread iterating the registry keeps the dictionary it started with. A new
+        tool whose name another tool already holds is not registered; it comes back with
+        the reason.
+        """
+        refused: list[tuple[Tool, str]] = []
+        with self._lock:
+            gone = set(old)
+            tools = {k: v for k, v in self._tools.items() if k not in gone}
+            for item in new:
+                holder = tools.get(item.name)
+                if holder is not None and holder is not item:
+                    refused.append((item, f"tool {item.name!r} is already registered (by {_origin(holder)})"))
+                    continue
+                tools[item.name] = item
+            self._tools = tools
             self.bump()
+        return refused
+
+    # -- dynamic sources -----------------------------------------------------------------
+
+    def add_source(self, source: ToolSource) -> None:
+        if source not in self._sources:
+            self._sources.append(source)
+
+    def remove_source(self, source: ToolSource) -> None:
+        if source in self._sources:
+            self._sources.remove(source)
+
+    async def aready(self) -> None:
+        """Let every dynamic source bring its tools up to date (before listing or lookup)."""
+        for source in list(self._sources):
+            await source.aready(self)
+
+    def why_missing(self, name: str) -> str | None:
+        for source in list(self._sources):
+            reason = source.why_missing(name)
+            if reason:
+                return reason
+        return None
+
+    async def anotes(self, user: Any) -> list[str]:
+        notes: list[str] = []
+        for source in list(self._sources):
+            notes.extend(await source.anotes(user))
+        return notes
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)

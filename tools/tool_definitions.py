@@ -12,3 +12,11 @@ for module in (calculator, clock, units, notes, files, sql, web, mail, sandbox):
         registry.register(item)
 # Offered only when a user may use more tools than TOOLS_SELECTION_THRESHOLD (the engine).
 registry.register(search_tool(registry))
+
+# MCP servers configured in the admin or with ``manage.py mcp`` (docs/mcp.md): connected
+# lazily, on the first look at the tools in each process.
+from tools.mcp.source import McpSource, connect_signals  # noqa: E402
+
+mcp_source = McpSource(registry)
+registry.add_source(mcp_source)
+connect_signals(mcp_source)

@@ -113,6 +113,7 @@ const handlers = {
     transcript.toolResult(event.tool_call);
     if (event.tool_call.status !== "pending") busyAgain("Working…");
   },
+  "tool.progress": (event) => transcript.toolProgress(event.tool_call),
   "approval.requested": (event) => transcript.toolResult(event.tool_call),
   "approval.decided": (event) => transcript.approvalDecided(event.tool_call, event.decision),
   "run.waiting": () => setRun("waiting"),

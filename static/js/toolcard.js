@@ -101,3 +101,13 @@ export function updateCard(card, call, decision) {
     errorPart.hidden = true;
   }
 }
+
+/** Show how far a running call has got (`tool.progress`): "Running… 3/10 · message". */
+export function showProgress(card, call) {
+  if (card.dataset.status !== "running") return;
+  const done = typeof call.progress === "number" ? call.progress : null;
+  if (done === null) return;
+  const total = typeof call.total === "number" ? `/${call.total}` : "";
+  const message = typeof call.message === "string" && call.message ? ` · ${call.message}` : "";
+  card.querySelector(".tool-status").textContent = `${STATUS_LABELS.running} ${done}${total}${message}`;
+}

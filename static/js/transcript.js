@@ -9,7 +9,7 @@
 // Streamed text is only ever added as text nodes. The one HTML insertion is the
 // server-rendered, sanitised `html` of an assistant.message (docs/protocol.md).
 
-import { createCard, updateCard } from "./toolcard.js";
+import { createCard, showProgress, updateCard } from "./toolcard.js";
 
 const NEAR_BOTTOM_PX = 80;
 
@@ -151,6 +151,12 @@ export class Transcript {
   toolResult(call) {
     updateCard(this.card(call), call);
     this.turnClosed = true;
+  }
+
+  /** A running call's progress (an MCP server's progress notifications). */
+  toolProgress(call) {
+    const card = this.cards.get(call.id);
+    if (card) showProgress(card, call);
   }
 
   approvalDecided(call, decision) {

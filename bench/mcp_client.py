@@ -1,0 +1,190 @@
+"""What MCP costs Toolgate, each figure beside a baseline measured in the same run.
+
+1. **Discovery of a server with 1,000 tools** (the toy server, 100 tools a page): Toolgate's
+   discovery (every page, each tool built from its raw definition with its schema checked,
+   the registry swapped) against the raw SDK walking the same pages over its own session
+   to the same server. Warm (sessions already open, as after ``notifications/tools/
+   list_changed``) and cold (process start, handshake, discovery), interleaved.
+2. **Overhead of one MCP call through the pipeline** (validation, access, gate, audit
+   record, the manager's loop hand-over, result conversion) against a direct SDK call to
+   the same tool of the same server, interleaved in blocks. Target: under 2 ms.
+
+Standalone: ``python bench/mcp_client.py [--calls N] [--rounds N]``; temporary database and
+working directories, deleted afterwards. (Not ``bench/mcp.py``: a script's directory comes
+first on ``sys.path``, so a ``bench/mcp.py`` would shadow the SDK for every benchmark.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+_TMP = tempfile.TemporaryDirectory(prefix="toolgate-bench-mcp-")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+os.environ["TOOLGATE_VAR_DIR"] = _TMP.name
+os.environ["SQLITE_PATH"] = str(Path(_TMP.name) / "bench.sqlite3")
+os.environ["LOG_LEVEL"] = "ERROR"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from mcp import Client  # noqa: E402
+from mcp.client.stdio import StdioServerParameters  # noqa: E402
+
+from tests.fakes.mcp_servers import TOY  # noqa: E402
+from tools import tool  # noqa: E402
+from tools.context import ToolContext  # noqa: E402
+from tools.mcp.connection import list_all_tools  # noqa: E402
+from tools.mcp.manager import Manager, Tuning  # noqa: E402
+from tools.mcp.spec import ServerSpec  # noqa: E402
+from tools.pipeline import Pipeline, ToolCallRequest  # noqa: E402
+from tools.registry import Registry  # noqa: E402
+
+TARGET_OVERHEAD_MS = 2.0
+
+
+@tool
+async def noop(text: str) -> str:
+    """Return the text (a local tool: the reference for what recording a call costs)."""
+    return text
+
+TUNING = Tuning(connect_timeout=60, ping_interval=3600)
+BIG = ("--only-extra", "--extra-tools", "1000", "--page-size", "100")
+
+
+def spec(name: str, *args: str) -> ServerSpec:
+    return ServerSpec(name=name, transport="stdio", command=sys.executable, args=(TOY, *args))
+
+
+def raw_params(*args: str) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=[TOY, *args], cwd=_TMP.name)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f} ms"
+
+
+async def discovery(rounds: int) -> None:
+    print("Discovery of a server with 1,000 tools (10 pages of 100)")
+    manager = Manager(Registry(), tuning=TUNING)
+    warm_ours, warm_raw, cold_ours, cold_raw = [], [], [], []
+    try:
+        async with Client(raw_params(*BIG), mode="legacy", cache=None) as raw:
+            await manager.configure([spec("big", *BIG)])
+            await manager.settled(120)
+            connection = manager.connections["big"]
+            assert connection.status.tool_count == 1000, connection.status
+            for _ in range(rounds):  # warm: both sessions open, interleaved
+                start = time.perf_counter()
+                tools = await list_all_tools(raw, 60)
+                warm_raw.append(time.perf_counter() - start)
+                assert len(tools) == 1000
+                start = time.perf_counter()
+                await manager.run(connection._discover(connection.client))
+                warm_ours.append(time.perf_counter() - start)
+                assert len(manager.registry) == 1000
+        await asyncio.to_thread(manager.close)
+        for i in range(max(1, rounds // 3)):  # cold: spawn, handshake, discover
+            start = time.perf_counter()
+            async with Client(raw_params(*BIG), mode="legacy", cache=None) as raw:
+                assert len(await list_all_tools(raw, 60)) == 1000
+            cold_raw.append(time.perf_counter() - start)
+            cold = Manager(Registry(), tuning=TUNING)
+            start = time.perf_counter()
+            await cold.configure([spec(f"cold{i}", *BIG)])
+            await cold.settled(120)
+            cold_ours.append(time.perf_counter() - start)
+            assert len(cold.registry) == 1000
+            await asyncio.to_thread(cold.close)
+    finally:
+        await asyncio.to_thread(manager.close)
+    for label, ours, raw in (("warm (list_changed)", warm_ours, warm_raw), ("cold (start-up)", cold_ours,
+                                                                             cold_raw)):
+        o, r = statistics.median(ours), statistics.median(raw)
+        print(f"  {label:20} Toolgate {ms(o)}   raw SDK pagination {ms(r)}   ratio {o / r:5.2f}x"
+              f"   (+{(o - r) * 1000:.1f} ms: building and registering 1,000 tools; {len(ours)} rounds)")
+
+
+async def call_overhead(calls: int, block: int) -> None:
+    print(f"\nOne MCP call (toy 'echo' over stdio), {calls} calls each way, interleaved in blocks of {block}")
+    user = await get_user_model().objects.acreate(username="bench")
+    manager = Manager(Registry(), tuning=TUNING)
+    await manager.configure([spec("toy")])
+    await manager.settled(60)
+    full = Pipeline(manager.registry)  # default gate and access policy, ToolCall record + audit
+    manager.registry.register(noop)
+
+    bare = Pipeline(manager.registry, record=False, gate=None, access=None)
+    direct, via_full, via_bare, local_full = [], [], [], []
+    n = 0
+    try:
+        async with Client(raw_params(), mode="legacy", cache=None) as raw:
+            for _ in range(20):  # warm up both paths
+                await raw.call_tool("echo", {"text": "hi"})
+                await bare.call(ToolCallRequest("toy__echo", '{"text": "hi"}'), ToolContext(user=user))
+            while len(direct) < calls:
+                for _ in range(block):
+                    start = time.perf_counter()
+                    await raw.call_tool("echo", {"text": "hi"})
+                    direct.append(time.perf_counter() - start)
+                for _ in range(block):
+                    n += 1
+                    start = time.perf_counter()
+                    result = await full.call(ToolCallRequest("toy__echo", '{"text": "hi"}', f"c{n}"),
+                                             ToolContext(user=user))
+                    via_full.append(time.perf_counter() - start)
+                    assert result.ok, result.error
+                for _ in range(block):
+                    n += 1
+                    start = time.perf_counter()
+                    result = await full.call(ToolCallRequest("noop", '{"text": "hi"}', f"c{n}"),
+                                             ToolContext(user=user))
+                    local_full.append(time.perf_counter() - start)
+                    assert result.ok, result.error
+                for _ in range(block):
+                    start = time.perf_counter()
+                    result = await bare.call(ToolCallRequest("toy__echo", '{"text": "hi"}'),
+                                             ToolContext(user=user))
+                    via_bare.append(time.perf_counter() - start)
+                    assert result.ok, result.error
+    finally:
+        await asyncio.to_thread(manager.close)
+    d = statistics.median(direct)
+    print(f"  direct SDK call                       median {ms(d)}")
+    for label, values in (("pipeline, no record/gate/policy", via_bare),
+                          ("pipeline, full (gate, record, audit)", via_full)):
+        m = statistics.median(values)
+        verdict = "meets" if (m - d) * 1000 < TARGET_OVERHEAD_MS else "MISSES"
+        print(f"  {label:37} median {ms(m)}   ratio {m / d:5.2f}x   overhead {(m - d) * 1000:6.3f} ms"
+              f"   ({verdict} the {TARGET_OVERHEAD_MS:g} ms target)")
+    local = statistics.median(local_full)
+    print(f"  reference: the full pipeline with a local no-op tool: median {ms(local)} (the cost of the"
+          f" record and audit alone);\n  MCP-specific part of the full path: "
+          f"{(statistics.median(via_full) - local - d) * 1000:.3f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--block", type=int, default=25)
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    asyncio.run(discovery(args.rounds))
+    asyncio.run(call_overhead(args.calls, args.block))
+    _TMP.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The risk table and the naming rules for MCP tools (tools.mcp.catalog), on plain data."""
+
+from __future__ import annotations
+
+import mcp_types as types
+import pytest
+
+from tools.mcp.catalog import build, registered_name, risk_from_annotations, split_name
+from tools.mcp.spec import ServerSpec
+
+SPEC = ServerSpec(name="srv", transport="stdio", command="x")
+
+
+async def noop(**kwargs):
+    return None
+
+
+@pytest.mark.parametrize(("hints", "risk"), [
+    (None, "high"),
+    ({}, "high"),
+    ({"readOnlyHint": True}, "low"),
+    ({"destructiveHint": True}, "high"),
+    ({"readOnlyHint": True, "destructiveHint": True}, "high"),  # the cautious reading wins
+    ({"readOnlyHint": False, "destructiveHint": False}, "medium"),
+    ({"idempotentHint": True}, "medium"),
+    ({"openWorldHint": False}, "medium"),
+    ({"title": "only a title"}, "high"),
+])
+def test_risk_follows_the_documented_table(hints, risk):
+    assert risk_from_annotations(hints) == risk
+
+
+def tool(name, schema=None, **hints):
+    return types.Tool(name=name, description=f"{name} does things",
+                      input_schema=schema or {"type": "object", "properties": {}},
+                      annotations=types.ToolAnnotations(**hints) if hints else None)
+
+
+def test_every_listed_tool_is_either_built_or_refused_with_a_reason():
+    long_name = "x" * 70
+    entries = build(SPEC, [tool("ok", read_only_hint=True), tool(long_name), tool("ok"),
+                           tool("bad", {"type": "object", "properties": {"a": {"minimum": "zero"}}}),
+                           tool("arr", {"type": "array"})],
+                    call=lambda remote: noop)
+    by_tool = {(e.remote_name, i): e for i, e in enumerate(entries)}
+    assert [e.name for e in entries] == ["srv__ok", f"srv__{long_name}", "srv__ok", "srv__bad", "srv__arr"]
+    ok, too_long, dup, bad, arr = (by_tool[k] for k in sorted(by_tool, key=lambda k: k[1]))
+    assert ok.tool is not None and ok.tool.server == "srv" and ok.tool.remote_name == "ok"
+    assert "1,64" in too_long.refused
+    assert "already taken" in dup.refused
+    assert "invalid JSON schema" in bad.refused and "properties.a.minimum" in bad.refused
+    assert "type 'object'" in arr.refused
+
+
+def test_names_split_back_into_server_and_tool():
+    assert registered_name("srv", "a__b") == "srv__a__b"
+    assert split_name("srv__a__b") == ("srv", "a__b")
+    assert split_name("calculator") is None
+
+
+def test_control_characters_are_stripped_from_descriptions_and_long_ones_cut():
+    item = types.Tool(name="t", description="evil\x1b[31m text" + "y" * 5000, input_schema={"type": "object"})
+    [entry] = build(SPEC, [item], call=lambda remote: noop)
+    assert "\x1b" not in entry.tool.description and len(entry.tool.description) <= 4001
