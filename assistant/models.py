@@ -141,6 +141,9 @@ class Message(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     provider_message_id = models.CharField(max_length=200, blank=True)
+    # Assistant turns: what the adapter must be given back on later turns, by adapter name
+    # (ProviderState events), e.g. {"openai_responses": {"response_id", "reasoning": [...]}}.
+    provider_state = models.JSONField(default=dict, blank=True)
     client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
