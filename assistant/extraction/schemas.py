@@ -51,7 +51,10 @@ class ExtractionSchema:
     @property
     def strict_ok(self) -> bool:
         """Whether OpenAI strict mode can express it (closed objects only)."""
-        return strict_compatible(self.schema)
+        try:
+            return strict_compatible(self.schema)
+        except Exception:  # a valid but unusual schema (boolean subschemas, tuple items ...)
+            return False
 
     def strict(self) -> dict[str, Any]:
         return strict_schema(self.schema, self.name)
