@@ -189,6 +189,7 @@ class _Attempts:
             except ValidationFailure as failure:
                 problems = _problems(failure)
                 messages += self._correction(output, call_id, failure)
+                await self._count()
                 continue
             await self._finish(Extraction.Status.SUCCEEDED, result=data)
             notice = DEMO_NOTICE if self.profile.provider == "demo" else None
@@ -213,19 +214,16 @@ class _Attempts:
         parts: list[str] = []
         call: ToolCallFinished | None = None
         finished = Finished("stop")
-        try:
-            async for event in self.provider.stream(request):
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                elif isinstance(event, ToolCallFinished) and call is None:
-                    call = event
-                elif isinstance(event, Usage):
-                    self.usage = Usage(self.usage.input_tokens + event.input_tokens,
-                                       self.usage.output_tokens + event.output_tokens)
-                elif isinstance(event, Finished):
-                    finished = event
-        finally:
-            await self._count()
+        async for event in self.provider.stream(request):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, ToolCallFinished) and call is None:
+                call = event
+            elif isinstance(event, Usage):
+                self.usage = Usage(self.usage.input_tokens + event.input_tokens,
+                                   self.usage.output_tokens + event.output_tokens)
+            elif isinstance(event, Finished):
+                finished = event
         if finished.raw_reason == "refusal":
             return "", None, "".join(parts)
         if plan.tool is not None:
@@ -263,7 +261,8 @@ class _Attempts:
         return [ChatMessage("assistant", output), ChatMessage("user", feedback + again)]
 
     async def _count(self) -> None:
-        """Usage and attempts written as they happen: a crash mid-way still counts."""
+        """Usage and attempts so far, written before each correction (a crash mid-way still
+        counts); the last attempt's are written with the outcome (:meth:`_finish`)."""
         self.record.attempts = self.attempts
         self.record.input_tokens = self.usage.input_tokens
         self.record.output_tokens = self.usage.output_tokens
@@ -272,6 +271,8 @@ class _Attempts:
             output_tokens=self.usage.output_tokens)
 
     async def _finish(self, status: str, **changes: Any) -> None:
+        changes.update(attempts=self.attempts, input_tokens=self.usage.input_tokens,
+                       output_tokens=self.usage.output_tokens)
         await sync_to_async(self.record.finish)(status, **changes)
 
 

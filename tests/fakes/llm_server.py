@@ -364,6 +364,10 @@ class FakeLLMServer:
         writer.write(_head(200, {"content-type": "text/event-stream; charset=utf-8",
                                  "cache-control": "no-cache", "transfer-encoding": "chunked",
                                  **headers}, request.seq))
+        if not step.delay_between and not cut:  # the body and its end in one write, as servers do
+            writer.write(b"".join(_chunk(e) for e in events) + b"0\r\n\r\n")
+            await writer.drain()
+            return True
         if not step.delay_between:
             writer.write(b"".join(_chunk(e) for e in events))
         else:
