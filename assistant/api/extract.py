@@ -102,7 +102,7 @@ async def extract(request: HttpRequest, data: ExtractIn) -> Any:
         if data.schema_name is not None:
             schema = extraction_schemas.by_name(data.schema_name)
         else:
-            schema = extraction_schemas.from_json_schema(data.inline_schema, data.name)
+            schema = extraction_schemas.from_json_schema(data.inline_schema, data.name, untrusted=True)
     except extraction_schemas.SchemaError as exc:
         code = "unknown_schema" if data.schema_name is not None else "invalid_schema"
         raise ApiError(422, code, f"The schema cannot be used: {exc}.") from None

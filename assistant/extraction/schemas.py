@@ -96,12 +96,22 @@ def from_function(fn: Callable[..., Any], name: str | None = None) -> Extraction
     return ExtractionSchema(_checked_name(name), doc.description, schema, ModelValidator(signature.model))
 
 
-def from_json_schema(schema: Any, name: str | None = None, description: str = "") -> ExtractionSchema:
-    """A raw JSON Schema; its top level must be an object with properties."""
+def from_json_schema(schema: Any, name: str | None = None, description: str = "", *,
+                     untrusted: bool = False) -> ExtractionSchema:
+    """A raw JSON Schema; its top level must be an object with properties.
+
+    ``untrusted`` (a schema sent with an API request) refuses regular expressions: they
+    are run by Python's backtracking ``re`` on the model's output, and a crafted one could
+    stall a worker for minutes. Registered schemas (and Pydantic's, checked by its linear
+    Rust engine) may use them.
+    """
     if not isinstance(schema, dict):
         raise SchemaError(f"the schema must be a JSON object, got {type(schema).__name__}")
     if len(json.dumps(schema)) > MAX_SCHEMA_BYTES:
         raise SchemaError(f"the schema is larger than {MAX_SCHEMA_BYTES // 1024} KiB")
+    if untrusted and _has_pattern(schema):
+        raise SchemaError("a schema sent with the request may not use pattern or patternProperties "
+                          "(regular expressions could stall the server); register it by name instead")
     if schema.get("type") != "object":
         raise SchemaError('the schema\'s top level must be {"type": "object", "properties": {...}}')
     try:
@@ -175,6 +185,16 @@ def by_name(name: str) -> ExtractionSchema:
         known = ", ".join(sorted(schemas)) or "none"
         raise SchemaError(f"there is no registered schema named {name!r} (registered: {known})")
     return schemas[name]
+
+
+def _has_pattern(node: Any) -> bool:
+    if isinstance(node, list):
+        return any(_has_pattern(item) for item in node)
+    if not isinstance(node, dict):
+        return False
+    if isinstance(node.get("pattern"), str) or isinstance(node.get("patternProperties"), dict):
+        return True
+    return any(_has_pattern(value) for value in node.values())
 
 
 def _checked_name(name: str) -> str:

@@ -121,7 +121,9 @@ class OpenAIResponsesProvider(SDKProvider):
                         yield TextDelta(event.delta)
                 elif kind == "response.output_item.added" and event.item.type == "function_call":
                     item = event.item
-                    call = _Call(len(calls), item.id or item.call_id, item.call_id, item.name)
+                    # A server that leaves out call_id (or the item id) still gets stable keys.
+                    call_id = item.call_id or item.id or f"call_{response_id or 'resp'}_{len(calls)}"
+                    call = _Call(len(calls), item.id or call_id, call_id, item.name or "")
                     calls[call.item_id] = call
                     yield ToolCallStarted(call.index, call.call_id, call.name)
                     if item.arguments:

@@ -83,6 +83,9 @@ async def test_a_real_model_is_asked_through_the_sdk(api, fake_llm, settings, mo
     ({"schema_name": "order", "inline_schema": BOOK}, "schema_required",
      "Give exactly one of schema_name (a registered schema) or inline_schema (a JSON Schema)."),
     ({"schema_name": "order", "profile": "gone"}, "unknown_profile", None),
+    ({"inline_schema": {"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a+)+$"}}}},
+     "invalid_schema", "The schema cannot be used: a schema sent with the request may not use pattern or "
+     "patternProperties (regular expressions could stall the server); register it by name instead."),
 ])
 async def test_a_bad_schema_or_profile_is_a_422_with_a_clear_error_and_nothing_recorded(
         api, body, code, message):

@@ -98,3 +98,23 @@ def test_a_bad_registry_entry_stops_with_its_reason(settings, entry, message):
     with pytest.raises(ImproperlyConfigured) as caught:
         schemas.registered()
     assert str(caught.value).startswith(message)
+
+
+def test_a_property_named_pattern_is_not_a_regular_expression():
+    schema = {"type": "object", "properties": {"pattern": {"type": "string"}}}
+    assert schemas.from_json_schema(schema, untrusted=True).schema == schema
+
+
+def test_a_registered_or_local_schema_may_use_patterns():
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}}
+    with pytest.raises(ValidationFailure):
+        schemas.from_json_schema(schema).validate('{"code": "abc"}')
+
+
+def test_manage_py_check_names_a_bad_registry_entry(settings):
+    from assistant.extraction.apps import check_registered_schemas
+
+    assert check_registered_schemas() == []
+    settings.EXTRACTION_SCHEMAS = ["nonsense"]
+    (error,) = check_registered_schemas()
+    assert error.id == "extraction.E001" and "'nonsense' is not of the form module:attr" in error.msg
