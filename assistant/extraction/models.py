@@ -67,8 +67,8 @@ class Extraction(models.Model):
     def finish(self, status: str, **changes: object) -> None:
         """Close the record (it is only ever closed once: ``running`` → an outcome)."""
         changes.update(status=status, finished_at=timezone.now())
-        for key, value in changes.items():
-            setattr(self, key, value)
         updated = Extraction.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(**changes)
         if updated != 1:
             raise RuntimeError(f"extraction {self.pk} was already finished")
+        for key, value in changes.items():
+            setattr(self, key, value)

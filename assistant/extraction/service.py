@@ -20,6 +20,7 @@ caller's daily token budget.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -171,6 +172,20 @@ class _Attempts:
         self.attempts = 0
 
     async def run(self, text: str, corrections: int) -> ExtractionResult:
+        """:meth:`_run`, and a record that never stays ``running``: a bug or a cancellation
+        closes it as ``failed`` (``internal_error`` / ``cancelled``) before propagating."""
+        try:
+            return await self._run(text, corrections)
+        except ExtractionError:
+            raise
+        except BaseException as exc:
+            code = "cancelled" if isinstance(exc, asyncio.CancelledError) else "internal_error"
+            if self.record.status == Extraction.Status.RUNNING:
+                await asyncio.shield(self._finish(Extraction.Status.FAILED, error_code=code,
+                                                  error=f"{type(exc).__name__}: {exc}"[:2000]))
+            raise
+
+    async def _run(self, text: str, corrections: int) -> ExtractionResult:
         messages = [ChatMessage("user", text)]
         output, problems = "", []
         for _ in range(corrections + 1):

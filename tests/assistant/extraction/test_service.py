@@ -204,3 +204,47 @@ async def sync_used(user):
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(budgets.used_today)(user)
+
+
+class Exploding:
+    """A provider with a bug: its stream raises something that is not a ProviderError."""
+
+    name = "exploding"
+
+    async def stream(self, request):
+        raise RuntimeError("adapter bug")
+        yield  # pragma: no cover - makes this an async generator
+
+    def payload(self, request):
+        return {}
+
+
+async def test_a_bug_mid_extraction_closes_the_record_as_failed_and_propagates():
+    with pytest.raises(RuntimeError, match="adapter bug"):
+        await aextract(Person, "Ada", profile="demo", provider=Exploding())
+    record = await Extraction.objects.aget()
+    assert (record.status, record.error_code) == ("failed", "internal_error")
+    assert record.error == "RuntimeError: adapter bug" and record.finished_at is not None
+
+
+async def test_a_cancelled_extraction_is_closed_as_cancelled(fake):
+    import asyncio
+
+    fake.script_openai(text(json.dumps(ADA)).delayed(first=5))
+    task = asyncio.ensure_future(aextract(Person, "Ada", profile="fake-openai"))
+    while not fake.requests:  # noqa: ASYNC110 - filled by the server's thread
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    record = await Extraction.objects.aget()
+    assert (record.status, record.error_code) == ("failed", "cancelled")
+
+
+def test_a_record_is_closed_only_once(db):
+    record = Extraction.objects.create(schema_name="x", schema={}, schema_hash="h", profile="p", provider="p",
+                                       model="m", mode="prompt", text_sha256="t")
+    record.finish("succeeded", result={"a": 1})
+    with pytest.raises(RuntimeError, match="already finished"):
+        Extraction.objects.get(pk=record.pk).finish("failed")
+    assert Extraction.objects.get(pk=record.pk).status == "succeeded"
