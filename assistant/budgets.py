@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db.models import F, Sum
 from django.db.models.signals import post_delete, post_save
 
+from assistant.extraction.models import Extraction
 from assistant.models import Run, UserBudget
 
 CODE = "budget_exceeded"
@@ -123,13 +124,17 @@ def limit_for(user: Any) -> int:
 
 
 def used_today(user: Any, now: datetime | None = None) -> int:
-    """Input + output tokens of the user's runs created since 00:00 UTC."""
+    """Input + output tokens of the user's runs and extractions created since 00:00 UTC."""
     user_id = _user_id(user)
     if user_id is None:
         return 0
-    total = Run.objects.filter(user_id=user_id, created_at__gte=day_start(now)).aggregate(
-        tokens=Sum(F("input_tokens") + F("output_tokens")))["tokens"]
-    return int(total or 0)
+    since = day_start(now)
+    tokens = Sum(F("input_tokens") + F("output_tokens"))
+    total = Run.objects.filter(user_id=user_id, created_at__gte=since).aggregate(tokens=tokens)["tokens"]
+    # Extractions (POST /api/v1/extract, assistant/extraction) spend from the same budget.
+    extracted = Extraction.objects.filter(user_id=user_id, created_at__gte=since).aggregate(
+        tokens=tokens)["tokens"]
+    return int(total or 0) + int(extracted or 0)
 
 
 def _refusal(user_id: int, limit: int, now: datetime | None = None) -> BudgetExceeded | None:

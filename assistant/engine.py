@@ -30,6 +30,7 @@ from assistant.providers.base import (
     Finished,
     Provider,
     ProviderError,
+    ProviderState,
     TextDelta,
     ToolCallFinished,
     Usage,
@@ -250,6 +251,7 @@ class Engine:
         text: list[str] = []
         calls: dict[int, ToolCallFinished] = {}
         usage, finished = Usage(), Finished("stop")
+        state: dict[str, Any] = {}  # ProviderState: kept with the turn, given back next turn
         try:
             # Operations: times the turn, counts provider errors and tokens (assistant/metrics.py).
             async for event in metrics.instrumented(provider.stream(request), provider=provider.name,
@@ -262,6 +264,8 @@ class Engine:
                     calls[event.index] = event
                 elif isinstance(event, Usage):
                     usage = event
+                elif isinstance(event, ProviderState):
+                    state[event.provider] = dict(event.data)
                 elif isinstance(event, Finished):
                     finished = event
         except ProviderError as exc:
@@ -277,6 +281,7 @@ class Engine:
             tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in ordered],
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             provider_message_id=finished.message_id or "", completes_run=not ordered,
+            provider_state=state,
         )
         assert message is not None
         return message, ordered

@@ -23,7 +23,7 @@ def to_chat_message(message: Message) -> ChatMessage:
     if message.role == Message.Role.ASSISTANT:
         return ChatMessage(role="assistant", content=message.content, tool_calls=tuple(
             ToolCallPart(c["id"], c["name"], c["arguments"]) for c in message.tool_calls
-        ))
+        ), provider_state=message.provider_state or None)
     return ChatMessage(role="user", content=message.content)
 
 

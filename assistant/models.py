@@ -144,6 +144,9 @@ class Message(models.Model):
     # An assistant turn: the tools the model was offered ({"selected": bool, "available": N,
     # "names": [...]}); "selected" when tool selection sent a subset (docs/tools.md).
     offered_tools = models.JSONField(null=True, blank=True)
+    # Assistant turns: what the adapter must be given back on later turns, by adapter name
+    # (ProviderState events), e.g. {"openai_responses": {"response_id", "reasoning": [...]}}.
+    provider_state = models.JSONField(default=dict, blank=True)
     client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -395,3 +395,17 @@ MIDDLEWARE[_after_static:_after_static] = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
 ]
+
+# --- Responses API and structured output (docs/providers.md, issue 16) -----------------------
+# LLM_API=responses makes an openai profile use the Responses API instead of Chat Completions;
+# LLM_STRUCTURED_OUTPUT says how an openai_compatible server is asked for JSON (extraction).
+LLM_API = env_str("LLM_API")  # chat | responses (openai only); checked by providers.profiles
+LLM_STRUCTURED_OUTPUT = env_str("LLM_STRUCTURED_OUTPUT")  # json_schema | json_object | tool | prompt
+LLM_PREVIOUS_RESPONSE_ID = env_bool("LLM_PREVIOUS_RESPONSE_ID", False)  # Responses: chain, store=true
+INSTALLED_APPS = [*INSTALLED_APPS, "assistant.extraction"]
+# Extraction (docs/api.md, POST /api/v1/extract): corrections after an invalid answer, the
+# longest text accepted, and the schemas known by name ("module:attr" or "name=module:attr").
+EXTRACTION_MAX_CORRECTIONS = env_int("EXTRACTION_MAX_CORRECTIONS", 2, minimum=0)
+EXTRACTION_MAX_TEXT_CHARS = env_int("EXTRACTION_MAX_TEXT_CHARS", 100_000, minimum=1)
+EXTRACTION_SCHEMAS = env_list("EXTRACTION_SCHEMAS", [
+    "assistant.extraction.examples:Order", "assistant.extraction.examples:Contact"])

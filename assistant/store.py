@@ -108,7 +108,8 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
 
 def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: list[dict[str, Any]],
                         input_tokens: int, output_tokens: int, provider_message_id: str = "",
-                        interrupted: bool = False, completes_run: bool = False) -> Message | None:
+                        interrupted: bool = False, completes_run: bool = False,
+                        provider_state: dict[str, Any] | None = None) -> Message | None:
     """Store one model turn and count it against the run. An interrupted turn with no text
     is not stored at all: there is nothing the user or the model could use. A final answer
     (``completes_run``) also completes the run, in the same transaction. The returned
@@ -127,6 +128,7 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
                 # What the model was offered this turn, set by the engine's offering step
                 # (assistant/catalog/offer.py) on the run before the model was asked.
                 offered_tools=getattr(run, "offered_tools", None),
+                provider_state={} if interrupted else (provider_state or {}),
             ))
         run.steps += 1
         run.input_tokens += input_tokens

@@ -7,7 +7,7 @@ out. Adapters never touch the database and never run tools.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -44,6 +44,9 @@ class ChatMessage:
     content: str = ""
     tool_calls: tuple[ToolCallPart, ...] = ()
     tool_results: tuple[ToolResultPart, ...] = ()
+    # Assistant turns: what an adapter asked to keep with the turn (a ProviderState event),
+    # by adapter name, e.g. the Responses API's reasoning items; replayed by that adapter only.
+    provider_state: Mapping[str, Any] | None = field(default=None, hash=False)
 
 
 ToolChoice = Literal["auto", "none", "required"] | str  # any other string names one tool
@@ -60,6 +63,22 @@ class ChatRequest:
     max_tokens: int = 1024
     temperature: float | None = None
     strict: bool | None = None  # OpenAI strict schemas; None = per tool (strict when possible)
+    output: OutputFormat | None = None  # structured output (assistant/extraction); None = free text
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """Ask for JSON instead of prose (OpenAI Chat ``response_format``, Responses ``text.format``).
+
+    ``mode`` ``"json_schema"`` sends ``schema`` (``strict`` when it allows it);
+    ``"json_object"`` only asks for a JSON object (the caller validates). Adapters without
+    such a switch (Anthropic) ignore it: extraction uses a forced tool call there.
+    """
+
+    name: str
+    schema: dict[str, Any]
+    mode: Literal["json_schema", "json_object"] = "json_schema"
+    strict: bool = False
 
 
 # --- the normalised stream --------------------------------------------------------------
@@ -108,7 +127,17 @@ class Finished:
     message_id: str | None = None  # the provider's id for this response, when it has one
 
 
-Event = TextDelta | ToolCallStarted | ToolCallDelta | ToolCallFinished | Usage | Finished
+@dataclass(frozen=True)
+class ProviderState:
+    """Something the adapter needs back on later turns, stored with the assistant turn
+    (``Message.provider_state[provider]``) and handed back as ``ChatMessage.provider_state``:
+    the Responses API's reasoning items, say. Opaque to the run loop; before ``Finished``."""
+
+    provider: str
+    data: Mapping[str, Any] = field(hash=False)
+
+
+Event = TextDelta | ToolCallStarted | ToolCallDelta | ToolCallFinished | Usage | ProviderState | Finished
 
 
 # --- errors -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from assistant.providers import demo_extract
 from assistant.providers.base import (
     ChatMessage,
     ChatRequest,
@@ -98,6 +99,10 @@ class DemoProvider:
         }
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        if request.output is not None or _forced_tool(request) is not None:
+            for event in _extraction(request):  # structured output: assistant/providers/demo_extract.py
+                yield event
+            return
         available = {tool.name for tool in request.tools}
         last = request.messages[-1] if request.messages else None
         calls: list[tuple[str, str]] = []
@@ -130,6 +135,30 @@ class DemoProvider:
         yield Usage(sum(len(m.content.split()) for m in request.messages), output_words)
         digest = hashlib.sha256(f"{len(request.messages)}:{answer}:{calls}".encode()).hexdigest()[:16]
         yield Finished("tool_calls" if calls else "stop", "tool_calls" if calls else "stop", f"demo-{digest}")
+
+
+# --- extraction requests -------------------------------------------------------------------
+
+
+def _forced_tool(request: ChatRequest) -> Any:
+    return next((t for t in request.tools if t.name == request.tool_choice), None)
+
+
+def _extraction(request: ChatRequest) -> list[Event]:
+    """Fill the schema from the first user message (corrections change nothing: the rules
+    are the rules), as JSON text or as the forced tool's arguments."""
+    text = next((m.content for m in request.messages if m.role == "user"), "")
+    tool = _forced_tool(request)
+    schema = request.output.schema if request.output is not None else tool.parameters
+    arguments = json.dumps(demo_extract.fill(schema, text), ensure_ascii=False)
+    digest = hashlib.sha256(f"{len(request.messages)}:{arguments}".encode()).hexdigest()[:16]
+    usage = Usage(sum(len(m.content.split()) for m in request.messages), len(arguments.split()))
+    if request.output is not None:
+        return [TextDelta(arguments), usage, Finished("stop", "stop", f"demo-{digest}")]
+    call_id = _call_id(request.messages, tool.name, arguments)
+    return [ToolCallStarted(0, call_id, tool.name), ToolCallDelta(0, call_id, arguments),
+            ToolCallFinished(0, call_id, tool.name, arguments), usage,
+            Finished("tool_calls", "tool_calls", f"demo-{digest}")]
 
 
 # --- understanding the user -----------------------------------------------------------------

@@ -28,6 +28,7 @@ from assistant.providers.base import (
     Event,
     Finished,
     FinishReason,
+    OutputFormat,
     ProviderError,
     SDKProvider,
     TextDelta,
@@ -85,6 +86,8 @@ class OpenAIChatProvider(SDKProvider):
             body["tool_choice"] = _tool_choice(request.tool_choice)
             if request.parallel_tool_calls is not None:
                 body["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.output is not None:
+            body["response_format"] = response_format(request.output)
         return body
 
     def messages(self, request: ChatRequest) -> list[dict[str, Any]]:
@@ -112,6 +115,7 @@ class OpenAIChatProvider(SDKProvider):
         raw_finish: str | None = None
         response_id: str | None = None
         usage: Usage | None = None
+        refused = False
         try:
             async for chunk in stream:
                 response_id = response_id or getattr(chunk, "id", None) or None
@@ -125,6 +129,7 @@ class OpenAIChatProvider(SDKProvider):
                         if delta.content:
                             yield TextDelta(delta.content)
                         elif delta.refusal:
+                            refused = True
                             yield TextDelta(delta.refusal)
                         for part in delta.tool_calls or ():
                             for event in self._tool_delta(calls, part, response_id):
@@ -147,6 +152,9 @@ class OpenAIChatProvider(SDKProvider):
             yield ToolCallFinished(index, call.id, call.name, "".join(call.parts))
         if usage is not None:
             yield usage
+        if refused and not calls:  # the refusal field, not a filter: say so in the reason
+            yield Finished("content_filter", "refusal", response_id)
+            return
         yield Finished(_finish_reason(raw_finish, bool(calls)), raw_finish, response_id)
 
     def _tool_delta(self, calls: dict[int, _OpenCall], part: Any, response_id: str | None) -> list[Event]:
@@ -229,6 +237,16 @@ def _slot(out: list[dict[str, Any]], item: dict[str, Any]) -> int:
                 position += 1
             return position
     return len(out)
+
+
+def response_format(output: OutputFormat) -> dict[str, Any]:
+    """Chat Completions' ``response_format`` for a structured-output request."""
+    if output.mode == "json_object":
+        return {"type": "json_object"}
+    body: dict[str, Any] = {"name": output.name, "schema": output.schema}
+    if output.strict:
+        body["strict"] = True
+    return {"type": "json_schema", "json_schema": body}
 
 
 def _tool_choice(choice: str) -> str | dict[str, Any]:

@@ -17,7 +17,7 @@ import json
 import os
 import re
 import weakref
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +37,11 @@ DEMO_NAME = "demo"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _PROFILE_KEYS = {"provider", "model", "base_url", "api_key_env", "label", "max_retries", "timeout"}
+# Issue 16: which OpenAI API a profile speaks, and how its server is asked for JSON.
+_API_KEYS = {"api", "structured_output", "previous_response_id"}
+_PROFILE_KEYS |= _API_KEYS
+APIS = ("chat", "responses")
+STRUCTURED_OUTPUT = ("json_schema", "json_object", "tool", "prompt")
 
 
 class UnknownProfile(ProviderError, LookupError):
@@ -65,6 +70,16 @@ class Profile:
     label: str = ""
     max_retries: int = 2
     timeout: float = 60.0
+    api: str = "chat"  # openai: "chat" (Chat Completions) or "responses" (the Responses API)
+    # How extraction asks for JSON (assistant/extraction), see docs/providers.md; "" = the
+    # provider's default (structured_mode()).
+    structured_output: str = ""
+    previous_response_id: bool = False  # Responses: chain turns (store=true) instead of resending
+
+    def structured_mode(self) -> str:
+        """``json_schema``, ``json_object``, ``tool`` or ``prompt``: Anthropic's default is a
+        forced tool call, everyone else's a JSON Schema response format."""
+        return self.structured_output or ("tool" if self.provider == "anthropic" else "json_schema")
 
     def api_key(self) -> str | None:
         """The key from the environment variable this profile names, if it is set."""
@@ -125,11 +140,12 @@ def _main_profile() -> Profile:
         raise ImproperlyConfigured(
             f"LLM_PROVIDER must be one of {', '.join(PROVIDERS)}; got {provider!r}"
         )
-    return _profile(
+    return _with_api_options(_profile(
         DEFAULT_NAME, provider, where="LLM_", model=_setting("LLM_MODEL"),
         base_url=_setting("LLM_BASE_URL"), api_key_env=_setting("LLM_API_KEY_ENV"),
         label=None, max_retries=_retries(), timeout=_timeout(),
-    )
+    ), {"api": _setting("LLM_API"), "structured_output": _setting("LLM_STRUCTURED_OUTPUT"),
+        "previous_response_id": getattr(settings, "LLM_PREVIOUS_RESPONSE_ID", False)}, "LLM_")
 
 
 def _extra_profiles() -> dict[str, Profile]:
@@ -173,7 +189,33 @@ def _extra_profiles() -> dict[str, Profile]:
             max_retries=_number(spec, "max_retries", where, _retries(), integer=True),
             timeout=_number(spec, "timeout", where, _timeout(), integer=False),
         )
+        profiles[name] = _with_api_options(profiles[name], spec, where)
     return profiles
+
+
+def _with_api_options(profile: Profile, spec: dict[str, Any], where: str) -> Profile:
+    """``api``, ``structured_output`` and ``previous_response_id``, checked against the provider."""
+
+    def setting(key: str) -> str:
+        return f"LLM_{key.upper()}" if where == "LLM_" else f"{where}.{key}"
+
+    api = spec.get("api") or "chat"
+    if api not in APIS:
+        raise ImproperlyConfigured(f"{setting('api')} must be one of {', '.join(APIS)}; got {api!r}")
+    if api == "responses" and profile.provider != "openai":
+        raise ImproperlyConfigured(
+            f"{setting('api')}=responses needs the openai provider (this profile is {profile.provider})")
+    chain = spec.get("previous_response_id") or False
+    if not isinstance(chain, bool):
+        raise ImproperlyConfigured(f"{setting('previous_response_id')} must be true or false")
+    mode = spec.get("structured_output") or ""
+    if mode and mode not in STRUCTURED_OUTPUT:
+        raise ImproperlyConfigured(
+            f"{setting('structured_output')} must be one of {', '.join(STRUCTURED_OUTPUT)}; got {mode!r}")
+    if profile.provider == "anthropic" and mode in ("json_schema", "json_object"):
+        raise ImproperlyConfigured(
+            f"{setting('structured_output')}={mode} is not available with Anthropic; use tool or prompt")
+    return replace(profile, api=api, structured_output=mode, previous_response_id=chain)
 
 
 def _profile(name: str, provider: str, *, where: str, model: Any, base_url: Any, api_key_env: Any,
@@ -292,6 +334,11 @@ def build_provider(profile: Profile) -> Provider:
     from assistant.providers.openai_chat import OpenAIChatProvider
 
     client = AsyncOpenAI(**options)
+    if profile.api == "responses":
+        from assistant.providers.openai_responses import OpenAIResponsesProvider
+
+        return OpenAIResponsesProvider(client=client, model=profile.model, key_env=profile.api_key_env,
+                                       chain=profile.previous_response_id)
     if profile.provider == "openai":
         return OpenAIChatProvider(client=client, model=profile.model, key_env=profile.api_key_env)
     return OpenAIChatProvider(

@@ -30,9 +30,11 @@ KNOWN_CONVERSATION = uuid.UUID("0f0f0f0f-1234-4abc-8def-000000000001")
 
 # Bodies whose validity depends on the running configuration, which a static schema cannot
 # state: a tool's arguments follow that tool's own schema (GET /tools/{name}/schema), and a
-# profile must be one configured in the environment. Well-formed but unusable values get a
-# documented 422 there, so "valid data must be accepted" does not apply to them.
-BEYOND_THE_SCHEMA = {("POST", "/api/v1/conversations"), ("POST", "/api/v1/tools/{name}/call")}
+# profile must be one configured in the environment, and an extraction's schema (inline or a
+# registered name) and text decide whether the model's answer can be valid. Well-formed but
+# unusable values get a documented 422 there, so "valid data must be accepted" does not apply.
+BEYOND_THE_SCHEMA = {("POST", "/api/v1/conversations"), ("POST", "/api/v1/tools/{name}/call"),
+                     ("POST", "/api/v1/extract")}
 
 
 @pytest.fixture

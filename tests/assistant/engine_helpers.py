@@ -23,7 +23,18 @@ def use_fake_profiles(settings: Any, monkeypatch: Any, server: Any, *, max_retri
                         "api_key_env": KEY_ENV},
         "fake-anthropic": {"provider": "anthropic", "model": "claude-test",
                            "base_url": server.anthropic_base_url, "api_key_env": KEY_ENV},
+        "fake-responses": {"provider": "openai", "api": "responses", "model": "gpt-test",
+                           "base_url": server.openai_base_url, "api_key_env": KEY_ENV},
     })
+
+
+def script_for(server: Any, profile: str) -> Any:
+    """The fake server's ``script_*`` for the wire format a fake profile speaks."""
+    return {"fake-openai": server.script_openai, "fake-anthropic": server.script_anthropic,
+            "fake-responses": server.script_responses}[profile]
+
+
+HISTORY_KEY = {"fake-openai": "messages", "fake-anthropic": "messages", "fake-responses": "input"}
 
 
 @dataclass

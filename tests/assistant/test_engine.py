@@ -15,11 +15,13 @@ from assistant.models import Message, Run, RunToolCall
 from assistant.providers.base import ChatRequest
 from assistant.providers.profiles import build_provider, get_profile
 from tests.assistant.engine_helpers import (
+    HISTORY_KEY,
     Calls,
     Recorder,
     approve_high_risk,
     make_engine,
     new_conversation,
+    script_for,
     use_fake_profiles,
 )
 from tests.fakes.scripts import call, error, text, tool_calls
@@ -49,7 +51,7 @@ def sent_messages(profile_name: str, history, registry_tools):
     provider = build_provider(get_profile(profile_name))
     request = ChatRequest(model="m", messages=history, system=django_settings.ASSISTANT_SYSTEM_PROMPT,
                           tools=registry_tools)
-    return provider.payload(request)["messages"]
+    return provider.payload(request)[HISTORY_KEY[profile_name]]
 
 
 async def test_a_plain_answer_completes_the_run_and_is_stored(fake, user, calls):
@@ -332,14 +334,15 @@ async def test_cancelling_a_waiting_run_closes_its_pending_calls(fake, user, cal
 # --- the history rebuilt from the database is what was sent ----------------------------------
 
 
-@pytest.mark.parametrize("profile", ["fake-openai", "fake-anthropic"])
+@pytest.mark.parametrize("profile", ["fake-openai", "fake-anthropic", "fake-responses"])
 async def test_history_rebuilt_from_the_database_matches_every_request_sent(fake, user, calls, profile):
     steps = [
-        tool_calls(call("add", {"a": 1, "b": 2}, id="h1"), call("add", {"a": "bad"}, id="h2")),
+        tool_calls(call("add", {"a": 1, "b": 2}, id="h1"), call("add", {"a": "bad"}, id="h2"),
+                   reasoning="two sums"),
         tool_calls(call("add", {"a": 5, "b": 5}, id="h3"), text="Let me fix that."),
         text("The answers are 3 and 10."),
     ]
-    (fake.script_openai if profile == "fake-openai" else fake.script_anthropic)(*steps)
+    script_for(fake, profile)(*steps)
     convo = await new_conversation(user, profile)
     engine = make_engine(calls)
     run = await engine.send(convo, user, "sums please")
@@ -350,7 +353,45 @@ async def test_history_rebuilt_from_the_database_matches_every_request_sent(fake
     bodies = fake.bodies()
     # request k was sent with the first 1, 3 and 5 messages of the stored history
     for body, count in zip(bodies, (1, 3, 5), strict=True):
-        assert body["messages"] == sent_messages(profile, history[:count], tools)
+        assert body[HISTORY_KEY[profile]] == sent_messages(profile, history[:count], tools)
+
+
+@pytest.mark.parametrize("profile", ["fake-openai", "fake-anthropic", "fake-responses"])
+async def test_a_tool_round_completes_in_every_wire_format(fake, user, calls, profile):
+    script_for(fake, profile)(
+        tool_calls(call("add", {"a": 2, "b": 3}, id="call_w1"), call("add", {"a": 1, "b": 1}, id="call_w2")),
+        text("5 and 2"))
+    convo = await new_conversation(user, profile)
+    run = await make_engine(calls).send(convo, user, "two sums")
+    assert run.status == Run.Status.COMPLETED and run.steps == 2 and calls.counts == {"add": 2}
+    assert run.input_tokens > 0 and run.output_tokens > 0
+    stored = await messages_of(convo)
+    assert [m.role for m in stored] == ["user", "assistant", "tool", "assistant"]
+    assert [c["id"] for c in stored[1].tool_calls] == ["call_w1", "call_w2"]
+
+
+async def test_responses_reasoning_is_stored_with_the_turn_and_sent_back_next_turn(fake, user, calls):
+    fake.script_responses(tool_calls(call("add", {"a": 6, "b": 7}, id="r1"), reasoning="add them"),
+                          text("13"))
+    convo = await new_conversation(user, "fake-responses")
+    run = await make_engine(calls).send(convo, user, "6+7")
+    assert run.status == Run.Status.COMPLETED
+    turn = (await messages_of(convo))[1]
+    (item,) = turn.provider_state["openai_responses"]["reasoning"]
+    assert item["type"] == "reasoning" and item["encrypted_content"].startswith("enc_")
+    second = fake.bodies()[1]
+    assert second["store"] is False
+    assert second["input"][1] == item and second["input"][2]["call_id"] == "r1"
+
+
+async def test_a_responses_stream_cut_midway_fails_the_run_with_the_same_error_as_chat(fake, user, calls):
+    fake.script_responses(text("partial answer here", chunks=3).cut(after=6))  # 2 deltas
+    convo = await new_conversation(user, "fake-responses")
+    run = await make_engine(calls).send(convo, user, "hi")
+    assert run.status == Run.Status.FAILED and run.error_code == "provider_stream_interrupted"
+    stored = await messages_of(convo)
+    assert stored[-1].status == Message.Status.INTERRUPTED and stored[-1].content == "partial answer"
+    assert stored[-1].provider_state == {}
 
 
 async def test_a_cancel_requested_by_another_process_stops_the_run_between_steps(fake, user, calls):

@@ -1,5 +1,8 @@
 """A scripted LLM API server on 127.0.0.1, so the real OpenAI and Anthropic SDKs can be tested.
 
+It speaks OpenAI Chat Completions (``/v1/chat/completions``), the OpenAI Responses API
+(``/v1/responses``) and Anthropic Messages (``/v1/messages``).
+
 Mocking the SDKs would test our guess of what they do; this server speaks the actual wire
 formats over real HTTP/1.1 (keep-alive, chunked SSE), so retries, timeouts, dropped
 connections and parsing are the SDKs' own. It is an asyncio server in a background
@@ -171,6 +174,10 @@ class FakeLLMServer:
         """Queue steps that must be answered on /v1/chat/completions (else a loud failure)."""
         return self.script(*(s.for_api("openai") for s in steps))
 
+    def script_responses(self, *steps: Step) -> FakeLLMServer:
+        """Queue steps that must be answered on /v1/responses (else a loud failure)."""
+        return self.script(*(s.for_api("responses") for s in steps))
+
     def script_anthropic(self, *steps: Step) -> FakeLLMServer:
         """Queue steps that must be answered on /v1/messages (else a loud failure)."""
         return self.script(*(s.for_api("anthropic") for s in steps))
@@ -275,7 +282,8 @@ class FakeLLMServer:
         """The step to answer with, or the text of a failure."""
         where = f"{request.method} {request.path} (request #{request.seq})"
         if request.method != "POST" or request.api is None:
-            return f"unexpected request {where}: the fake serves POST /v1/chat/completions and /v1/messages"
+            return (f"unexpected request {where}: the fake serves POST /v1/chat/completions, "
+                    "/v1/responses and /v1/messages")
         with self._lock:
             step = self._queue.popleft() if self._queue else None
         if step is None:
@@ -296,6 +304,8 @@ class FakeLLMServer:
         path = request.path.rstrip("/")
         if path.endswith("/chat/completions"):
             request.api = "openai"
+        elif path.endswith("/responses"):
+            request.api = "responses"
         elif path.endswith("/messages"):
             request.api = "anthropic"
         step = self._next_step(request)
@@ -317,7 +327,9 @@ class FakeLLMServer:
         model = request.body.get("model", "fake-model") if isinstance(request.body, dict) else "fake-model"
         ctx = wire.Context(seq=request.seq, model=str(model), body=request.body)
         if not request.stream:
-            body = wire.openai_json(step, ctx) if request.api == "openai" else wire.anthropic_json(step, ctx)
+            render = {"openai": wire.openai_json, "responses": wire.responses_json}.get(
+                request.api, wire.anthropic_json)
+            body = render(step, ctx)
             await self._send_json(writer, 200, body, headers, request.seq)
             return True
         return await self._send_stream(writer, request, step, ctx, headers)
@@ -336,12 +348,15 @@ class FakeLLMServer:
 
     async def _send_stream(self, writer: asyncio.StreamWriter, request: RecordedRequest, step: Step,
                            ctx: wire.Context, headers: dict[str, str]) -> bool:
-        openai = request.api == "openai"
-        events = wire.openai_stream(step, ctx) if openai else wire.anthropic_stream(step, ctx)
+        render, render_error = {
+            "openai": (wire.openai_stream, wire.openai_stream_error),
+            "responses": (wire.responses_stream, wire.responses_stream_error),
+        }.get(request.api or "", (wire.anthropic_stream, wire.anthropic_stream_error))
+        events = render(step, ctx)
         tail: list[bytes] = []
         if step.stream_error_after is not None:
             events = events[: step.stream_error_after]
-            tail = [wire.openai_stream_error(step) if openai else wire.anthropic_stream_error(step)]
+            tail = [render_error(step)]
         cut = step.cut_after is not None and not step.cut_clean
         if step.cut_after is not None:
             events = events[: step.cut_after]
@@ -349,6 +364,10 @@ class FakeLLMServer:
         writer.write(_head(200, {"content-type": "text/event-stream; charset=utf-8",
                                  "cache-control": "no-cache", "transfer-encoding": "chunked",
                                  **headers}, request.seq))
+        if not step.delay_between and not cut:  # the body and its end in one write, as servers do
+            writer.write(b"".join(_chunk(e) for e in events) + b"0\r\n\r\n")
+            await writer.drain()
+            return True
         if not step.delay_between:
             writer.write(b"".join(_chunk(e) for e in events))
         else:

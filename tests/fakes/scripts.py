@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-Api = Literal["openai", "anthropic"]
+Api = Literal["openai", "anthropic", "responses"]  # responses = the OpenAI Responses API
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ class Step:
     chunks: int = 1
     calls: tuple[ToolCallSpec, ...] = ()
     reasoning: str = ""  # reasoning_content deltas (OpenAI) / a thinking block (Anthropic)
+    # / a reasoning item with encrypted content (Responses)
+    refusal: str = ""  # OpenAI's refusal field (Chat) / a refusal content part (Responses)
     interleave: bool = False  # interleave parallel calls' argument fragments (OpenAI)
     # --- quirks of OpenAI-compatible servers --------------------------------------------
     omit_ids: bool = False  # tool-call deltas without an "id"
@@ -121,7 +123,8 @@ class Step:
     def usage_for(self, request_body: Any) -> tuple[int, int]:
         if self.usage is not None:
             return self.usage
-        prompt = json.dumps(request_body.get("messages", []) if isinstance(request_body, dict) else "")
+        body = request_body if isinstance(request_body, dict) else {}
+        prompt = json.dumps(body.get("messages", body.get("input", [])))
         output = len(self.text_chunks()) + sum(max(1, c.fragments) for c in self.calls)
         return max(1, len(prompt) // 4), max(1, output)
 
@@ -132,6 +135,11 @@ class Step:
 def text(content: str, chunks: int = 1, **options: Any) -> Step:
     """A text answer streamed in ``chunks`` pieces that concatenate to ``content``."""
     return Step(text=content, chunks=chunks, **options)
+
+
+def refusal(content: str, chunks: int = 1, **options: Any) -> Step:
+    """The model refuses (OpenAI ``refusal`` deltas; a refusal part in the Responses API)."""
+    return Step(refusal=content, chunks=chunks, **options)
 
 
 def call(name: str, arguments: str | dict[str, Any] | None = None, *, id: str | None = None,
@@ -226,6 +234,6 @@ def fragments(content: str, n: int) -> list[str]:
 
 
 __all__ = [
-    "Api", "Step", "ToolCallSpec", "call", "error", "fragments", "reply", "split", "text",
+    "Api", "Step", "ToolCallSpec", "call", "error", "fragments", "refusal", "reply", "split", "text",
     "tool_calls", "words",
 ]

@@ -1,8 +1,9 @@
 """Render a scripted :class:`~tests.fakes.scripts.Step` in each provider's wire format.
 
 Kept apart from the HTTP server so the exact bytes are easy to read against the API
-references: OpenAI Chat Completions chunks (``data: {...}`` ... ``data: [DONE]``) and
-Anthropic Messages events (``event: message_start`` ... ``event: message_stop``).
+references: OpenAI Chat Completions chunks (``data: {...}`` ... ``data: [DONE]``),
+Anthropic Messages events (``event: message_start`` ... ``event: message_stop``) and
+OpenAI Responses events (``event: response.created`` ... ``event: response.completed``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.scripts import Step, ToolCallSpec, fragments
+from tests.fakes.scripts import Step, ToolCallSpec, fragments, split
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def openai_stream(step: Step, ctx: Context) -> list[bytes]:
         })
 
     events = [chunk({"role": "assistant", "content": "" if step.text else None, "refusal": None})]
+    events += [chunk({"content": None, "refusal": piece}) for piece in split(step.refusal, step.chunks)]
     events += [chunk({"content": None, "reasoning_content": piece})
                for piece in fragments(step.reasoning, 3) if piece]
     events += [chunk({"content": piece}) for piece in step.text_chunks()]
@@ -113,7 +115,8 @@ def _openai_call_parts(step: Step, ctx: Context) -> list[dict[str, Any]]:
 
 def openai_json(step: Step, ctx: Context) -> dict[str, Any]:
     prompt, completion = step.usage_for(ctx.body)
-    message: dict[str, Any] = {"role": "assistant", "content": step.text or None, "refusal": None}
+    message: dict[str, Any] = {"role": "assistant", "content": step.text or None,
+                               "refusal": step.refusal or None}
     if step.calls:
         message["tool_calls"] = [
             {"id": call_id("openai", ctx, i, spec), "type": "function",
@@ -220,3 +223,124 @@ def anthropic_error(step: Step) -> dict[str, Any]:
 
 def anthropic_stream_error(step: Step) -> bytes:
     return sse(anthropic_error(step), "error")
+
+
+# --- OpenAI Responses --------------------------------------------------------------------
+
+
+def encrypted(reasoning: str, ctx: Context) -> str:
+    """The fake's "encrypted" reasoning: recognisable, so tests can see it replayed."""
+    return f"enc_{ctx.seq}:" + reasoning.encode().hex()
+
+
+def _responses_output(step: Step, ctx: Context) -> list[dict[str, Any]]:
+    """The completed output items: reasoning, a message, function calls."""
+    items: list[dict[str, Any]] = []
+    if step.reasoning:
+        items.append({"id": f"rs_fake_{ctx.seq}", "type": "reasoning", "status": "completed",
+                      "summary": [{"type": "summary_text", "text": step.reasoning}],
+                      "encrypted_content": encrypted(step.reasoning, ctx)})
+    if step.text or step.refusal:
+        part = ({"type": "refusal", "refusal": step.refusal} if step.refusal else
+                {"type": "output_text", "text": step.text, "annotations": [], "logprobs": []})
+        items.append({"id": f"msg_fake_{ctx.seq}", "type": "message", "role": "assistant",
+                      "status": "completed", "content": [part]})
+    for i, spec in enumerate(step.calls):
+        items.append({"id": f"fc_fake_{ctx.seq}_{i}", "type": "function_call", "status": "completed",
+                      "call_id": call_id("openai", ctx, i, spec), "name": spec.name,
+                      "arguments": spec.arguments_text})
+    return items
+
+
+def _response(step: Step, ctx: Context, status: str, output: list[dict[str, Any]],
+              usage: bool) -> dict[str, Any]:
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    response: dict[str, Any] = {
+        "id": step.response_id or f"resp_fake_{ctx.seq}", "object": "response",
+        "created_at": int(time.time()), "status": status, "model": step.model or ctx.model,
+        "output": output, "parallel_tool_calls": True, "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools", []), "error": None, "incomplete_details": None,
+        "store": body.get("store", True), "usage": None,
+    }
+    if status == "incomplete":
+        reason = {"length": "max_output_tokens"}.get(step.finish_reason or "", step.finish_reason)
+        response["incomplete_details"] = {"reason": reason}
+    if usage:
+        prompt, completion = step.usage_for(ctx.body)
+        response["usage"] = {"input_tokens": prompt, "output_tokens": completion,
+                             "total_tokens": prompt + completion,
+                             "input_tokens_details": {"cached_tokens": 0},
+                             "output_tokens_details": {"reasoning_tokens": 0}}
+    return response
+
+
+def responses_stream(step: Step, ctx: Context) -> list[bytes]:
+    """``response.created`` ... ``response.completed``: every event a real stream sends for
+    reasoning, text (or a refusal) and function calls (interleaved when asked)."""
+    seq = iter(range(1, 1_000_000))
+    incomplete = step.finish_reason in ("length", "max_output_tokens", "content_filter")
+    status = "incomplete" if incomplete else "completed"
+
+    def event(kind: str, **data: Any) -> bytes:
+        return sse({"type": kind, "sequence_number": next(seq), **data}, kind)
+
+    events = [event("response.created", response=_response(step, ctx, "in_progress", [], False)),
+              event("response.in_progress", response=_response(step, ctx, "in_progress", [], False))]
+    output = _responses_output(step, ctx)
+    pending_calls: list[list[bytes]] = []
+    for index, item in enumerate(output):
+        added = {**item, "status": "in_progress"}
+        if item["type"] == "reasoning":
+            events.append(event("response.output_item.added", output_index=index,
+                                item={**added, "summary": [], "encrypted_content": None}))
+            events.append(event("response.output_item.done", output_index=index, item=item))
+        elif item["type"] == "message":
+            part = item["content"][0]
+            events.append(event("response.output_item.added", output_index=index,
+                                item={**added, "content": []}))
+            empty = {**part, "refusal": ""} if part["type"] == "refusal" else {**part, "text": ""}
+            events.append(event("response.content_part.added", item_id=item["id"], output_index=index,
+                                content_index=0, part=empty))
+            if part["type"] == "refusal":
+                events += [event("response.refusal.delta", item_id=item["id"], output_index=index,
+                                 content_index=0, delta=p) for p in split(step.refusal, step.chunks)]
+                events.append(event("response.refusal.done", item_id=item["id"], output_index=index,
+                                    content_index=0, refusal=step.refusal))
+            else:
+                events += [event("response.output_text.delta", item_id=item["id"], output_index=index,
+                                 content_index=0, delta=p, logprobs=[]) for p in step.text_chunks()]
+                events.append(event("response.output_text.done", item_id=item["id"], output_index=index,
+                                    content_index=0, text=step.text, logprobs=[]))
+            events.append(event("response.content_part.done", item_id=item["id"], output_index=index,
+                                content_index=0, part=part))
+            events.append(event("response.output_item.done", output_index=index, item=item))
+        else:
+            spec = step.calls[int(item["id"].rsplit("_", 1)[1])]
+            call_events = [event("response.output_item.added", output_index=index,
+                                 item={**added, "arguments": ""})]
+            call_events += [event("response.function_call_arguments.delta", item_id=item["id"],
+                                  output_index=index, delta=frag)
+                            for frag in fragments(spec.arguments_text, spec.fragments) if frag]
+            call_events.append(event("response.function_call_arguments.done", item_id=item["id"],
+                                     output_index=index, name=item["name"], arguments=item["arguments"]))
+            call_events.append(event("response.output_item.done", output_index=index, item=item))
+            pending_calls.append(call_events)
+    if step.interleave:  # parallel calls whose events are mixed, as a real server may send them
+        for row in range(max((len(c) for c in pending_calls), default=0)):
+            events += [c[row] for c in pending_calls if row < len(c)]
+    else:
+        events += [e for c in pending_calls for e in c]
+    kind = "response.incomplete" if status == "incomplete" else "response.completed"
+    events.append(event(kind, response=_response(step, ctx, status, output, True)))
+    return events
+
+
+def responses_json(step: Step, ctx: Context) -> dict[str, Any]:
+    status = "incomplete" if step.finish_reason in ("length", "max_output_tokens") else "completed"
+    return _response(step, ctx, status, _responses_output(step, ctx), True)
+
+
+def responses_stream_error(step: Step) -> bytes:
+    """An ``error`` event inside a 200 stream (the Responses API has no ``{"error": ...}`` data)."""
+    return sse({"type": "error", "code": step.error_type or "server_error", "message": step.error_message,
+                "param": None, "sequence_number": 0}, "error")
