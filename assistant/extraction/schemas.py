@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import jsonschema
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ConfigDict
@@ -116,9 +115,8 @@ def from_json_schema(schema: Any, name: str | None = None, description: str = ""
         raise SchemaError('the schema\'s top level must be {"type": "object", "properties": {...}}')
     try:
         validator = JsonSchemaValidator(schema)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise SchemaError(f"not a valid JSON Schema at {where}: {exc.message}") from None
+    except ToolDefinitionError as exc:  # the metaschema check names the dotted path
+        raise SchemaError(f"not a valid JSON Schema: {exc}") from None
     except Exception as exc:  # a $ref that cannot resolve, a pattern that is not a regex ...
         raise SchemaError(f"not a usable JSON Schema: {exc}") from None
     name = name or str(schema.get("title") or "data")
