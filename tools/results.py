@@ -222,21 +222,84 @@ def json_prefix(value: Any, chars: int) -> str:
     return "".join(pieces)[:chars]
 
 
+def _at_least(value: Any, limit: int) -> int:
+    """A lower bound on the length of ``value``'s JSON text; stops counting past ``limit``.
+
+    Runs for every result, so scalars inside containers are counted inline rather than by
+    a call each."""
+    kind = type(value)
+    if kind is str:
+        return len(value) + 2
+    if kind is dict:
+        total = 1
+        for key, item in value.items():
+            total += (len(key) if type(key) is str else 1) + 4
+            item_kind = type(item)
+            if item_kind is str:
+                total += len(item) + 2
+            elif item_kind is dict or item_kind is list or item_kind is tuple:
+                total += _at_least(item, limit - total)
+            else:
+                total += 1
+            if total > limit:
+                break
+        return total
+    if kind is list or kind is tuple:
+        total = 1 + len(value)
+        for item in value:
+            item_kind = type(item)
+            if item_kind is str:
+                total += len(item) + 2
+            elif item_kind is dict or item_kind is list or item_kind is tuple:
+                total += _at_least(item, limit - total)
+            else:
+                total += 1
+            if total > limit:
+                break
+        return total
+    if isinstance(value, str | dict | list | tuple):  # subclasses: the general case
+        return _at_least(str(value) if isinstance(value, str) else
+                         (dict(value) if isinstance(value, dict) else list(value)), limit)
+    return 1
+
+
+def _fits_bytes(value: Any, compact: str, max_bytes: int) -> bool:
+    """Is :func:`stored_bytes` of ``value`` at most ``max_bytes``, given its compact JSON?"""
+    size = len(compact) if compact.isascii() else len(compact.encode("utf-8", "surrogatepass"))
+    if 2 * size <= max_bytes:  # a space after every separator at most doubles it
+        return True
+    if size > max_bytes:
+        return False
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")) <= max_bytes
+
+
 def truncate(value: Any, max_chars: int, max_bytes: int | None = None) -> tuple[Any, bool]:
     """Return ``value`` unchanged if its JSON text fits, else a marked, truncated JSON text.
 
     "Fits" means at most ``max_chars`` characters of compact JSON and, if given, at most
     ``max_bytes`` bytes as :func:`stored_bytes` counts them. The marker — ``{"truncated":
     true, "total_chars": N, "content": "…"}`` — is itself at most ``max_bytes`` bytes (its
-    content is cut shorter if escaping or multi-byte characters would take it over). The
-    value's whole JSON text is never built: a tool may return something huge, and this
-    holds no copy of it.
+    content is cut shorter if escaping or multi-byte characters would take it over).
+
+    A tool may return something huge, so the value's whole JSON text is built only when a
+    quick lower bound shows it is within a few times the limits (then the C encoder is the
+    fastest way to measure it); a larger value is measured a piece at a time and only the
+    prefix the marker shows is built.
     """
-    total_chars, total_bytes, separators = _measure(value)
-    if total_chars <= max_chars and (max_bytes is None or total_bytes + separators <= max_bytes):
-        return value, False
+    ceiling = max(max_chars, max_bytes or 0)
+    if _at_least(value, ceiling) <= ceiling:
+        # Not huge (its JSON is at most a few times the ceiling): the C encoder is faster
+        # than measuring in Python, and the text it builds is bounded.
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        total_chars = len(text)
+        if total_chars <= max_chars and (max_bytes is None or _fits_bytes(value, text, max_bytes)):
+            return value, False
+    else:
+        total_chars, total_bytes, separators = _measure(value)
+        if total_chars <= max_chars and (max_bytes is None or total_bytes + separators <= max_bytes):
+            return value, False
+        text = json_prefix(value, min(max_chars, total_chars))
     shown = min(max_chars, total_chars)
-    text = json_prefix(value, shown)
     while True:
         marker = {
             "truncated": True,

@@ -197,3 +197,10 @@ def test_a_value_within_the_characters_but_over_the_bytes_is_truncated():
     value = "é" * 50
     assert truncate(value, 52, 102) == (value, False)  # two bytes a character, and two quotes
     assert truncate(value, 52, 101)[1] is True
+
+
+@pytest.mark.parametrize("value", [{"text": "y" * 500}, ['"' * 40, "é😀\n" * 30], {"rows": [[1, "a"]] * 50}])
+def test_small_and_huge_values_are_cut_the_same_way(value):
+    # A high byte ceiling takes the C encoder's path; without one, past 100 characters the
+    # value counts as huge and is measured a piece at a time. The markers must agree.
+    assert truncate(value, 100, 10**9) == truncate(value, 100)
