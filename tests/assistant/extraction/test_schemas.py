@@ -53,8 +53,8 @@ def test_the_same_schema_always_has_the_same_digest():
     ({"type": "array", "items": {}},
      'the schema\'s top level must be {"type": "object", "properties": {...}}'),
     ({"type": "object", "properties": {"a": {"type": "strin"}}},
-     "not a valid JSON Schema: invalid JSON schema at a: 'type' must be one of array, boolean, integer, null, "
-     'number, object, string (or a list of them), got "strin"'),
+     "not a valid JSON Schema: invalid JSON schema at a: 'type' must be one of array, boolean, integer, "
+     'null, number, object, string (or a list of them), got "strin"'),
     ({"type": "object", "properties": {"a": {"type": "string"}}, "x" * 70_000: 1},
      "the schema is larger than 64 KiB"),
 ])
