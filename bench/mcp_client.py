@@ -176,9 +176,9 @@ async def call_overhead(calls: int, block: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--block", type=int, default=25)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     asyncio.run(discovery(args.rounds))
