@@ -196,7 +196,7 @@ class Pipeline:
         tool = self.registry.get(record.tool_name)
         try:
             if tool is None:
-                raise _Stop(_unknown_tool(record.tool_name, []), ToolCall.Status.FAILED)
+                raise _Stop(_unknown_tool(record.tool_name, None), ToolCall.Status.FAILED)
             if not await acan_use(ctx.user, tool, self.access):
                 raise _Stop(_permission_denied(tool), ToolCall.Status.FAILED)
             try:
@@ -465,11 +465,11 @@ def _async_gate(gate: Any) -> Any:
 _HINT_NAMES = 40
 
 
-def _unknown_tool(name: str, usable: Catalog) -> ToolError:
+def _unknown_tool(name: str, usable: Catalog | None) -> ToolError:
     """The names the user may use; for a large catalog, the few closest to the name asked
     for, and a pointer to search_tools (a hint listing a thousand names helps nobody)."""
-    available = [t.name for t in usable.tools]
-    if len(available) <= _HINT_NAMES:
+    available = [t.name for t in usable.tools] if usable is not None else []
+    if usable is None or len(available) <= _HINT_NAMES:
         hint = f"Use one of: {', '.join(available) or '(no tools available)'}."
     else:
         close = [t.name for t in usable.index().search(name, 10)]
