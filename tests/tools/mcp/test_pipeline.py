@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -149,11 +150,14 @@ async def test_cancelling_the_caller_cancels_the_request_on_the_server(pipeline,
 async def test_a_server_that_crashes_mid_call_fails_that_call_and_is_reconnected(pipeline, toy, manager,
                                                                                  user):
     result = await call(pipeline, "toy__crash", {}, user)
+    crashed_at = datetime.now(UTC)
     assert result.status == "error" and result.error.type == "execution_error"
     assert "closed the connection" in result.error.message or "not connected" in result.error.message
     assert len([e for e in events(toy) if e["tool"] == "crash"]) == 1  # never retried
+    # A new session: connected *since* the crash (the old state may not have noticed it yet).
     await eventually(lambda: manager.status("toy").state == "connected"
-                                    and "toy__echo" in manager.registry)
+                     and manager.status("toy").last_contact > crashed_at
+                     and "toy__echo" in manager.registry)
     assert (await call(pipeline, "toy__echo", {"text": "back"}, user, call_id="c2")).output == "back"
 
 
