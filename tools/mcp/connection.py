@@ -215,13 +215,22 @@ class Connection:
             result = await client.call_tool(remote, arguments, progress_callback=progress)
         except MCPError as exc:
             if exc.code == mcp_types.CONNECTION_CLOSED:
-                self.lost()
+                self._drop(client, "the server closed the connection during a call")
                 raise Unavailable(
                     f"the MCP server {self.spec.name!r} closed the connection during the call (it may "
                     "have crashed); the call was not retried, since it may have had its effect") from None
             raise
         self._touch()
         return result
+
+    def _drop(self, client: Client, error: str) -> None:
+        """The session is dead: no further call may use it, and its tools go at once (the
+        supervisor reconnects)."""
+        if self.client is client:
+            self.client = None
+            self._unregister()
+            self._set(DISCONNECTED, error=error, tool_count=0)
+        self.lost()
 
     def unavailable_reason(self) -> str:
         why = self.status.last_error or "it is connecting"

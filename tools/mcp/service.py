@@ -18,7 +18,7 @@ from django.db.models import F
 
 from tools.mcp.connection import Status
 from tools.mcp.manager import Manager
-from tools.mcp.source import _tuning, save_status
+from tools.mcp.source import save_status, tuning_from_settings
 from tools.mcp.spec import spec_from_server
 from tools.models import McpServer
 from tools.registry import Registry
@@ -85,7 +85,7 @@ def discover(name: str, *, wait: float | None = None) -> Status:
     """Connect from this process, list the tools, record and return the server's state."""
     server = get(name)
     spec = spec_from_server(server, group_ids=frozenset(server.allowed_groups.values_list("pk", flat=True)))
-    tuning = _tuning()
+    tuning = tuning_from_settings()
     manager = Manager(Registry(), tuning=tuning)
     try:
         async_to_sync(_discover)(manager, spec, wait if wait is not None else tuning.connect_timeout + 5)

@@ -54,7 +54,7 @@ class McpSource:
         self.registry = registry
         self._load = load
         self._persist = persist
-        self.manager = Manager(registry, tuning=tuning or _tuning(), on_status=self._on_status)
+        self.manager = Manager(registry, tuning=tuning or tuning_from_settings(), on_status=self._on_status)
         self._loaded_at: float | None = None
         self._started = False
 
@@ -114,7 +114,7 @@ def _save_quietly(name: str, status: Status) -> None:
         close_old_connections()  # a worker thread of the manager's loop
 
 
-def _tuning() -> Tuning:
+def tuning_from_settings() -> Tuning:
     return Tuning(connect_timeout=settings.TOOLS_MCP_CONNECT_TIMEOUT,
                   backoff_max=settings.TOOLS_MCP_BACKOFF_MAX, ping_interval=settings.TOOLS_MCP_PING_SECONDS)
 
