@@ -260,7 +260,7 @@ class Engine:
                 "id": call.id, "name": call.name, "arguments": call.arguments, "status": "running",
             }})
         context = ToolContext(user=user, scope={"run": str(run.pk), "conversation": str(run.conversation_id)})
-        requests = [ToolCallRequest(c.name, c.arguments, c.id, idempotency_key=f"run:{run.pk}:{c.id}")
+        requests = [ToolCallRequest(c.name, c.arguments, c.id, idempotency_key=store.call_key(run.pk, c.id))
                     for c in calls]
         results = await self.pipeline.call_many(requests, context)
         for result in results:
@@ -304,7 +304,8 @@ def answer_open_calls(run: Run, pipeline: Pipeline, *, reason: str, rule: str, p
     turn = store.last_assistant_turn(run)
     if turn is None or not turn.tool_calls or store.has_tool_turn_after(turn):
         return
-    records = {link.call_id: record for link, record in store.tool_records(turn)}
+    # By idempotency key: a call cut off mid-execution has its record but no link yet.
+    records = store.records_by_call(run, turn)
     results = []
     for call in turn.tool_calls:
         record = records.get(call["id"])

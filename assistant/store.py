@@ -7,6 +7,7 @@ crosses into a worker thread once per step rather than once per row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -15,7 +16,8 @@ from django.utils import timezone
 
 from assistant.history import history_and_next_position, to_chat_message
 from assistant.models import Conversation, Message, Run, RunToolCall
-from tools import rows
+from tools import records, rows
+from tools.context import ToolContext
 from tools.models import ToolCall
 
 
@@ -192,6 +194,22 @@ def last_assistant_turn(run: Run) -> Message | None:
 def tool_records(message: Message) -> list[tuple[RunToolCall, ToolCall]]:
     links = list(RunToolCall.objects.filter(message=message).select_related("tool_call").order_by("index"))
     return [(link, link.tool_call) for link in links]
+
+
+def call_key(run_id: Any, call_id: str) -> str:
+    """The pipeline idempotency key of a run's tool call: a call id runs at most once per run."""
+    return f"run:{run_id}:{call_id}"
+
+
+def records_by_call(run: Run, message: Message) -> dict[str, ToolCall]:
+    """The ToolCall record of each call the turn made, by call id, found by the idempotency
+    key the engine gave it (written with the record, before the tool ran) and, for records
+    made another way, by the turn's links (written only with the tool-results turn)."""
+    context = ToolContext(user=SimpleNamespace(pk=run.user_id))  # the key is scoped to the user
+    keys = {records.scoped_key(call_key(run.pk, c["id"]), context): c["id"] for c in message.tool_calls}
+    found = {keys[r.idempotency_key]: r for r in ToolCall.objects.filter(idempotency_key__in=list(keys))}
+    found.update({link.call_id: record for link, record in tool_records(message)})
+    return found
 
 
 def has_tool_turn_after(message: Message) -> bool:
