@@ -185,6 +185,8 @@ TOOLS_PYTHON_MAX_OUTPUT = env_int("TOOLS_PYTHON_MAX_OUTPUT", 10_000, minimum=100
 
 # --- Realtime (docs/protocol.md) ----------------------------------------------------------
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)
+# Seconds between a socket's re-joins of its conversation's group (a restarted Redis forgot it).
+REALTIME_REJOIN_SECONDS = env_float("REALTIME_REJOIN_SECONDS", 5.0, minimum=0.1)
 REALTIME_MAX_FRAME_BYTES = env_int("REALTIME_MAX_FRAME_BYTES", 64_000, minimum=1024)
 ASSISTANT_MAX_MESSAGE_CHARS = env_int("ASSISTANT_MAX_MESSAGE_CHARS", 20_000, minimum=1)
 
@@ -287,13 +289,28 @@ REALTIME_REPLAY_TTL = env_int("REALTIME_REPLAY_TTL", 3600, minimum=60)
 # Connections to Redis a process may open per event loop (channel layer, event log). redis-py 8
 # caps a pool at 100 and then fails commands at once: 200 sockets connecting together did.
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10)
+# A Redis restart must cost at most the commands in flight: every client retries a command
+# that broke with its connection, and PINGs connections idle this long before use
+# (assistant/ops/redis.py).
+REDIS_RETRIES = env_int("REDIS_RETRIES", 16, minimum=0)
+REDIS_HEALTH_CHECK_INTERVAL = env_int("REDIS_HEALTH_CHECK_INTERVAL", 10, minimum=0)
 if REDIS_URL:
+    from assistant.ops import redis as _redis_options
+
     # channels-redis waits for messages with a 5 s BZPOPMIN, and redis-py 8 gives every socket
     # a 5 s read timeout by default: an idle socket's receive loop then dies of a TimeoutError
     # whenever the client's timer fires before the server's empty reply arrives.
     CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
         {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5,
-         "max_connections": REDIS_MAX_CONNECTIONS}]
+         "max_connections": REDIS_MAX_CONNECTIONS,
+         **_redis_options.async_options(retries=REDIS_RETRIES,
+                                        health_check_interval=REDIS_HEALTH_CHECK_INTERVAL)}]
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": 5,
+        **_redis_options.sync_options(retries=REDIS_RETRIES,
+                                      health_check_interval=REDIS_HEALTH_CHECK_INTERVAL)}
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        _redis_options.broker_options(health_check_interval=REDIS_HEALTH_CHECK_INTERVAL))
 
 # Static files: WhiteNoise serves what ``collectstatic`` gathered into STATIC_ROOT (pre-compressed),
 # so Daphne needs no web server beside it; an async-capable subclass keeps requests on the event
