@@ -141,6 +141,8 @@ class Message(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     provider_message_id = models.CharField(max_length=200, blank=True)
+    # Assistant turns answered by a fallback: the profile that answered (blank: the run's own).
+    profile = models.CharField(max_length=64, blank=True)
     client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -236,8 +236,16 @@ LLM_PROVIDER = env_str("LLM_PROVIDER")  # openai | anthropic | openai_compatible
 LLM_MODEL = env_str("LLM_MODEL")
 LLM_BASE_URL = env_str("LLM_BASE_URL")
 LLM_API_KEY_ENV = env_str("LLM_API_KEY_ENV")  # the NAME of the variable holding the key
-LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
+# Retries of a failed or broken model turn, owned by the engine (assistant/providers/retry.py):
+# backoff from LLM_RETRY_BASE_DELAY doubling to LLM_RETRY_MAX_DELAY, with jitter; a stream
+# silent for LLM_IDLE_TIMEOUT seconds counts as broken.
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 4, minimum=0)
+LLM_RETRY_BASE_DELAY = env_float("LLM_RETRY_BASE_DELAY", 0.5, minimum=0)
+LLM_RETRY_MAX_DELAY = env_float("LLM_RETRY_MAX_DELAY", 8.0, minimum=0)
+LLM_IDLE_TIMEOUT = env_float("LLM_IDLE_TIMEOUT", 30.0, minimum=0.01)
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0, minimum=0.1)
+LLM_FALLBACKS = env_str("LLM_FALLBACKS")  # profiles tried when the main one stays unavailable
+LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 100_000, minimum=1000)  # history budget per request
 LLM_PROFILES = env_str("LLM_PROFILES")  # JSON: {"name": {"provider": ..., "model": ...}, ...}
 
 # --- Public API (docs/api.md) ----------------------------------------------------------------

@@ -110,7 +110,8 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
 
 def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: list[dict[str, Any]],
                         input_tokens: int, output_tokens: int, provider_message_id: str = "",
-                        interrupted: bool = False, completes_run: bool = False) -> Message | None:
+                        interrupted: bool = False, completes_run: bool = False, profile: str = "",
+                        ) -> Message | None:
     """Store one model turn and count it against the run. An interrupted turn with no text
     is not stored at all: there is nothing the user or the model could use. A final answer
     (``completes_run``) also completes the run, in the same transaction. The returned
@@ -125,7 +126,7 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
                 content=content, tool_calls=[] if interrupted else tool_calls,
                 status=Message.Status.INTERRUPTED if interrupted else Message.Status.COMPLETE,
                 input_tokens=input_tokens, output_tokens=output_tokens,
-                provider_message_id=provider_message_id or "",
+                provider_message_id=provider_message_id or "", profile=profile,
             ))
         run.steps += 1
         run.input_tokens += input_tokens
@@ -141,6 +142,16 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
         if message is not None:
             message.cancel_requested = bool(cancel_requested)
         return message
+
+
+def count_tokens(run: Run, usage: Any) -> None:
+    """Add a broken attempt's tokens to the run (and so to the user's budget); also renews
+    the run's ``updated_at``, which recovery reads as the run's sign of life."""
+    run.input_tokens += usage.input_tokens
+    run.output_tokens += usage.output_tokens
+    run.updated_at = timezone.now()
+    rows.update(Run, run.pk, input_tokens=run.input_tokens, output_tokens=run.output_tokens,
+                updated_at=run.updated_at)
 
 
 Links = list[tuple[str, int, int]]

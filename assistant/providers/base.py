@@ -115,20 +115,28 @@ Event = TextDelta | ToolCallStarted | ToolCallDelta | ToolCallFinished | Usage |
 
 ErrorKind = Literal[
     "rate_limited", "server_error", "timeout", "connection", "authentication", "bad_request",
-    "stream_interrupted", "other",
+    "stream_interrupted", "stream_unreadable", "other",
 ]
 
 
 class ProviderError(Exception):
-    """The provider failed after the SDK's own retries; ``user_message`` is safe to show."""
+    """One failed model request; ``user_message`` is safe to show.
+
+    ``retry_after``: seconds the provider asked us to wait (``Retry-After``), if it did.
+    ``usage``: the tokens the provider reported before the stream broke, if any (they
+    still count against the run and the user's budget). Whether it is retried is decided
+    in one place, assistant/providers/retry.py.
+    """
 
     def __init__(self, kind: ErrorKind, user_message: str, *, status: int | None = None,
-                 provider: str = "") -> None:
+                 provider: str = "", retry_after: float | None = None) -> None:
         super().__init__(user_message)
         self.kind = kind
         self.user_message = user_message
         self.status = status
         self.provider = provider
+        self.retry_after = retry_after
+        self.usage: Usage | None = None
 
 
 class SDKProvider:

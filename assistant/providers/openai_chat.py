@@ -194,7 +194,7 @@ class OpenAIChatProvider(SDKProvider):
             return errors.for_status(
                 status, provider=self.name, label=self.label, key_env=self.key_env,
                 detail=errors.scrub(errors.provider_detail(exc.body) or "", [secret]),
-                attempts=errors.attempts(exc.response.request.headers),
+                attempts=errors.attempts(exc.response.request.headers), headers=exc.response.headers,
             )
         # An error event inside a 200 stream (``data: {"error": ...}``).
         detail = errors.scrub(errors.provider_detail(exc.body) or exc.message or "", [secret])
