@@ -164,7 +164,8 @@ async def test_a_retry_after_longer_than_the_longest_wait_fails_at_once(fake, us
 
 
 @pytest.mark.parametrize("api", APIS)
-async def test_attempts_are_bounded_and_then_the_run_fails_with_a_clear_message(fake, user, calls, api, settings):
+async def test_attempts_are_bounded_and_then_the_run_fails_with_a_clear_message(
+        fake, user, calls, api, settings):
     settings.LLM_MAX_RETRIES = 2
     fake.script(*[text("Broken answer", chunks=2).fault("cut", "text")] * 3)
     events = Recorder()

@@ -244,6 +244,6 @@ def fragments(content: str, n: int) -> list[str]:
 
 
 __all__ = [
-    "Api", "FaultKind", "FaultPoint", "Step", "ToolCallSpec", "call", "error", "fragments", "reply", "split", "text",
-    "tool_calls", "words",
+    "Api", "FaultKind", "FaultPoint", "Step", "ToolCallSpec", "call", "error", "fragments", "reply",
+    "split", "text", "tool_calls", "words",
 ]
