@@ -66,6 +66,15 @@ class Entry:
     level: Literal["info", "error"] = "info"
     run_id: str = ""
 
+    @property
+    def profile_label(self) -> str:
+        """The label of the fallback profile that answered (``message.profile``), if any."""
+        from assistant.providers.profiles import get_profiles
+
+        name = self.message.profile if self.message is not None else ""
+        profile = get_profiles().get(name) if name else None
+        return profile.label if profile is not None else name
+
 
 def _from_record(call: dict[str, Any], record: ToolCall) -> ToolCard:
     result = ToolResult.from_record(record)

@@ -105,6 +105,10 @@ const handlers = {
     transcript.delta(event.message_id, event.delta);
     busyAgain("Writing…");
   },
+  "assistant.retry": (event) => {
+    transcript.retry(event);
+    busyAgain(event.fallback ? "Switching model…" : "Retrying…");
+  },
   "tool.call": (event) => {
     transcript.toolCall(event.tool_call);
     busyAgain(`Running ${event.tool_call.name}…`);
