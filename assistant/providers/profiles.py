@@ -224,7 +224,7 @@ def _profile(name: str, provider: str, *, where: str, model: Any, base_url: Any,
         if name == DEFAULT_NAME:
             return demo_profile()
         return Profile(name, "demo", "demo", label=label or demo_profile().label, max_retries=0,
-                       timeout=timeout, context_tokens=context_tokens)
+                       timeout=timeout, context_tokens=context_tokens, fallbacks=fallbacks)
     if provider == "openai_compatible" and not base_url:
         raise ImproperlyConfigured(
             f"{setting('base_url')} is required for the openai_compatible provider, "
