@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from assistant import budgets, metrics, store
-from assistant.history import history_and_next_position, to_chat_message
+from assistant.history import to_chat_message
 from assistant.logging import log_context
 from assistant.models import Conversation, Message, Run
 from assistant.providers import errors, retry
@@ -35,6 +35,7 @@ from assistant.providers.base import (
     Usage,
 )
 from assistant.providers.profiles import chain as profiles_chain
+from assistant.runs import context, history_cache
 from assistant.runs.attempts import Attempt, Candidate
 from tools.context import ToolContext
 from tools.errors import ErrorType
@@ -169,7 +170,8 @@ class Engine:
         try:
             # The run's profile, then its fallbacks; the first one is built now, so a missing
             # key fails the run before anything is sent.
-            chain = [Candidate(p.name, p.label, p.max_retries) for p in profiles_chain(run.profile)]
+            chain = [Candidate(p.name, p.label, p.max_retries, p.context_tokens)
+                     for p in profiles_chain(run.profile)]
             chain[0].connect(self.provider_factory)
         except ProviderError as exc:
             metrics.provider_error(exc.provider, exc.kind)
@@ -181,7 +183,9 @@ class Engine:
         # per turn.
         history = getattr(run, "history", None)
         if history is None:  # a resumed run, or one started elsewhere
-            history, run.next_position = await sync_to_async(history_and_next_position)(run.conversation_id)
+            history, run.next_position = await sync_to_async(history_cache.history_from)(run.conversation_id)
+        reserved = context.reserved_tokens(settings.ASSISTANT_SYSTEM_PROMPT, tools)
+        told = 0
         while True:
             if run.steps >= run.max_steps:
                 return await self._fail(run, "max_steps", (
@@ -191,7 +195,13 @@ class Engine:
             refused = await budgets.acheck(user)  # operations: daily token budget
             if refused is not None:
                 return await self._fail(run, refused.code, refused.message)
-            request = ChatRequest(model="", messages=list(history),
+            # Context: the oldest whole turns are left out beyond the profile's budget.
+            sent, dropped = context.fit(history, chain[0].context_tokens, reserved=reserved)
+            if dropped != told:
+                told = dropped
+                await self.emit({"type": "context.trimmed", "dropped_messages": dropped,
+                                 "kept_messages": len(sent), "budget_tokens": chain[0].context_tokens})
+            request = ChatRequest(model="", messages=list(sent),
                                   system=settings.ASSISTANT_SYSTEM_PROMPT, tools=tools)
             turn = await self._model_turn(run, chain, request)
             if turn is None:

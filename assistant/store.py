@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from assistant.history import history_and_next_position, to_chat_message
+from assistant.history import to_chat_message
 from assistant.models import Conversation, Message, Run, RunToolCall
+from assistant.runs import history_cache
 from tools import records, rows
 from tools.context import ToolContext
 from tools.models import ToolCall
@@ -93,7 +94,7 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
                               max_steps=max_steps, created_at=now, updated_at=now))
         # The history the run starts from, read in the transaction that appends to it: the
         # loop extends it with exactly the rows it stores, never reading it again.
-        history, run.next_position = history_and_next_position(conversation.pk)
+        history, run.next_position = history_cache.history_from(conversation.pk)
         message = rows.insert(Message(
             conversation=conversation, run=run, position=take_position(run),
             role=Message.Role.USER, content=text, client_id=client_id, created_at=now,

@@ -84,7 +84,8 @@ class AnthropicProvider(SDKProvider):
     def messages(self, request: ChatRequest) -> list[dict[str, Any]]:
         turns: list[dict[str, Any]] = []
         for message in request.messages:
-            role, blocks = _blocks(message)
+            role, shared = message.converted("anthropic_messages", _blocks)
+            blocks = list(shared)  # the turns below are built by extending and sorting
             if not blocks:
                 continue  # the API rejects empty turns
             if turns and turns[-1]["role"] == role:

@@ -7,7 +7,7 @@ out. Adapters never touch the database and never run tools.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -44,6 +44,19 @@ class ChatMessage:
     content: str = ""
     tool_calls: tuple[ToolCallPart, ...] = ()
     tool_results: tuple[ToolResultPart, ...] = ()
+
+    def converted(self, wire: str, convert: Callable[[ChatMessage], Any]) -> Any:
+        """``convert(self)``, computed once per wire format and kept on this (immutable)
+        message: a long conversation's history is converted once, not on every request.
+        Callers must not mutate what it returns."""
+        cache = self.__dict__.get("_wire")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_wire", cache)
+        found = cache.get(wire)
+        if found is None:
+            found = cache[wire] = convert(self)
+        return found
 
 
 ToolChoice = Literal["auto", "none", "required"] | str  # any other string names one tool

@@ -95,8 +95,11 @@ class OpenAIChatProvider(SDKProvider):
         if request.system:
             out.append({"role": "system", "content": request.system})
         for message in request.messages:
-            for item in _message(message):
-                out.insert(_slot(out, item), item)
+            for item in message.converted("openai_chat", _message):
+                if item["role"] == "tool":
+                    out.insert(_slot(out, item), item)
+                else:
+                    out.append(item)
         return out
 
     # --- response -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ class Candidate:
     name: str
     label: str
     retries: int
+    context_tokens: int = 100_000
     provider: Provider | None = None
     model: str = ""
 
