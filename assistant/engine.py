@@ -35,7 +35,7 @@ from assistant.providers.base import (
     Usage,
 )
 from assistant.providers.profiles import chain as profiles_chain
-from assistant.runs import context, history_cache
+from assistant.runs import context, heartbeat, history_cache
 from assistant.runs.attempts import Attempt, Candidate
 from tools.context import ToolContext
 from tools.errors import ErrorType
@@ -117,7 +117,8 @@ class Engine:
         if task is not None:
             _active[key] = task
         try:
-            return await self._loop(run, user)
+            async with heartbeat.beating(run.pk):  # renews the run's lease (recovery) while driven
+                return await self._loop(run, user)
         except asyncio.CancelledError:
             await self._cancelled(run)
             return run

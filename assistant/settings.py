@@ -288,7 +288,14 @@ CELERY_BEAT_SCHEDULE["expire-stale-approvals"]["schedule"] = APPROVALS_EXPIRY_CH
 # A run left ``running`` by a process that stopped mid-run is closed as failed ("interrupted")
 # once untouched for this long: at start-up (``recover_runs --lease``) and every minute under
 # Celery beat. It must exceed the longest model turn or tool call, or a live run is taken.
-RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 600, minimum=30)
+# The process driving a run renews its lease every RUN_HEARTBEAT_SECONDS (assistant/runs/heartbeat.py),
+# so the lease only has to outlast a few missed beats, not the slowest model turn or tool call.
+RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 60, minimum=30)
+RUN_HEARTBEAT_SECONDS = env_float("RUN_HEARTBEAT_SECONDS", 15.0, minimum=0)
+if RUN_HEARTBEAT_SECONDS and RUN_HEARTBEAT_SECONDS * 2 > RUN_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"RUN_HEARTBEAT_SECONDS ({RUN_HEARTBEAT_SECONDS:g}) must be at most half of RUN_LEASE_SECONDS "
+        f"({RUN_LEASE_SECONDS}): a live run would be taken between two beats")
 CELERY_BEAT_SCHEDULE["recover-interrupted-runs"] = {
     "task": "assistant.tasks.recover_interrupted_runs", "schedule": 60.0}
 
