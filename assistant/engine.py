@@ -244,6 +244,7 @@ class Engine:
         that answered on (later turns of the run start there)."""
         message_id = uuid.uuid4()
         error: ProviderError | None = None
+        number = 0
         for index, candidate in enumerate(chain):
             if index:
                 if error is None or not retry.unavailable(error):
@@ -296,7 +297,10 @@ class Engine:
                 assert message is not None
                 message.profile_label = candidate.label
                 return message, ordered, chain[index:]
-        raise AssertionError("unreachable: the last profile's failure returns above")
+        # Only reached when no fallback could even be built (e.g. none has its API key).
+        assert error is not None
+        await self._fail(run, f"provider_{error.kind}", errors.after_attempts(error.user_message, number))
+        return None
 
     async def _stream(self, run: Run, candidate: Candidate, request: ChatRequest, policy: retry.RetryPolicy,
                       message_id: uuid.UUID, attempt: Attempt) -> None:

@@ -156,3 +156,17 @@ async def test_the_page_labels_an_answer_given_by_a_fallback(fake, user, calls):
     assert page.count("Answered by Backup Claude (fallback)") == 1
     label = page.index("Answered by Backup Claude")
     assert page.index("From the backup.") < label < page.index("From the primary.")
+
+
+async def test_a_fallback_without_its_key_is_skipped_and_the_run_fails_cleanly(fake, user, calls, settings,
+                                                                               monkeypatch):
+    profiles = json.loads(settings.LLM_PROFILES)
+    profiles["backup"]["api_key_env"] = "TOOLGATE_TEST_UNSET_KEY"
+    monkeypatch.delenv("TOOLGATE_TEST_UNSET_KEY", raising=False)
+    settings.LLM_PROFILES = json.dumps(profiles)
+    fake.script_openai(error(500), error(500))
+    convo = await new_conversation(user, "primary")
+    run = await make_engine(calls).send(convo, user, "hello")
+    assert run.status == Run.Status.FAILED and run.error_code == "provider_server_error"
+    assert [r.api for r in fake.requests] == ["openai", "openai"]
+    assert run.error == "OpenAI had a server error (HTTP 500) after 2 attempts. Try again later."
