@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -30,6 +31,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 # Seconds of quiet after which a socket checks the log for events its channel dropped.
 TAIL_CHECK_SECONDS = 0.5
+logger = logging.getLogger(__name__)
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
@@ -38,6 +40,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     _tail_timer: asyncio.TimerHandle | None = None
     _tail_request: asyncio.Future[None] | None = None
     _lease: Lease | None = None
+    _rejoin: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -61,12 +64,31 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.last_sent = _after(self.scope)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self._fill_gap(None)
+        self._rejoin = asyncio.ensure_future(self._keep_joined())
+
+    async def _keep_joined(self) -> None:
+        """Join the group again now and then, and look at the log's tail.
+
+        A restarted Redis has forgotten every group (and the replay buffer): without this a
+        socket open across the restart would never hear of its conversation again. Joining
+        is idempotent; the tail check then sends what was missed, or ``sync.required``.
+        """
+        while True:
+            await asyncio.sleep(settings.REALTIME_REJOIN_SECONDS)
+            try:
+                await self.channel_layer.group_add(self.group, self.channel_name)
+                await self._request_tail_check()
+            except Exception:  # Redis still away: try again next time, keep the socket
+                logger.warning("could not rejoin the group of conversation %s", self.conversation.pk,
+                               exc_info=True)
 
     async def disconnect(self, code: int) -> None:
         if self._lease is not None:
             await self._lease.give_back()
         if self._tail_timer is not None:
             self._tail_timer.cancel()
+        if self._rejoin is not None:
+            self._rejoin.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

@@ -9,6 +9,7 @@ resumed from the database alone after a restart.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -22,9 +23,10 @@ from django.conf import settings
 
 from assistant import budgets, metrics, store
 from assistant.catalog.offer import offer
-from assistant.history import history_and_next_position, to_chat_message
+from assistant.history import to_chat_message
 from assistant.logging import log_context
 from assistant.models import Conversation, Message, Run
+from assistant.providers import errors, retry
 from assistant.providers.base import (
     ChatRequest,
     Finished,
@@ -35,6 +37,9 @@ from assistant.providers.base import (
     ToolCallFinished,
     Usage,
 )
+from assistant.providers.profiles import chain as profiles_chain
+from assistant.runs import context, heartbeat, history_cache
+from assistant.runs.attempts import Attempt, Candidate
 from tools.catalog import acatalog
 from tools.context import ToolContext
 from tools.errors import ErrorType
@@ -117,7 +122,8 @@ class Engine:
         if task is not None:
             _active[key] = task
         try:
-            return await self._loop(run, user)
+            async with heartbeat.beating(run.pk):  # renews the run's lease (recovery) while driven
+                return await self._loop(run, user)
         except asyncio.CancelledError:
             await self._cancelled(run)
             return run
@@ -168,7 +174,11 @@ class Engine:
 
     async def _loop(self, run: Run, user: Any) -> Run:
         try:
-            provider, model = self.provider_factory(run.profile)
+            # The run's profile, then its fallbacks; the first one is built now, so a missing
+            # key fails the run before anything is sent.
+            chain = [Candidate(p.name, p.label, p.max_retries, p.context_tokens)
+                     for p in profiles_chain(run.profile)]
+            chain[0].connect(self.provider_factory)
         except ProviderError as exc:
             metrics.provider_error(exc.provider, exc.kind)
             return await self._fail(run, f"provider_{exc.kind}", exc.user_message)
@@ -181,7 +191,8 @@ class Engine:
         # per turn.
         history = getattr(run, "history", None)
         if history is None:  # a resumed run, or one started elsewhere
-            history, run.next_position = await sync_to_async(history_and_next_position)(run.conversation_id)
+            history, run.next_position = await sync_to_async(history_cache.history_from)(run.conversation_id)
+        told = 0
         while True:
             if run.steps >= run.max_steps:
                 return await self._fail(run, "max_steps", (
@@ -193,12 +204,18 @@ class Engine:
                 return await self._fail(run, refused.code, refused.message)
             offered = offer(catalog, history)  # a relevant subset of a large catalog
             run.offered_tools = offered.record()  # stored with the turn (store.save_assistant_turn)
-            request = ChatRequest(model=model, messages=list(history),
-                                  system=system, tools=offered.tools)
-            turn = await self._model_turn(run, provider, request)
+            # Context: the oldest whole turns are left out beyond the profile's budget.
+            reserved = context.reserved_tokens(system, offered.tools)
+            sent, dropped = context.fit(history, chain[0].context_tokens, reserved=reserved)
+            if dropped != told:
+                told = dropped
+                await self.emit({"type": "context.trimmed", "dropped_messages": dropped,
+                                 "kept_messages": len(sent), "budget_tokens": chain[0].context_tokens})
+            request = ChatRequest(model="", messages=list(sent), system=system, tools=offered.tools)
+            turn = await self._model_turn(run, chain, request)
             if turn is None:
                 return run
-            message, calls = turn
+            message, calls, chain = turn
             history.append(to_chat_message(message))
             if not calls:  # the final answer: stored and the run completed in one transaction
                 await self.emit({"type": "assistant.message", "message": message_payload(message)})
@@ -245,46 +262,100 @@ class Engine:
             "id": call_id, "status": "running", "progress": progress, "total": total,
             "message": (message or "")[:200] or None}})
 
-    async def _model_turn(self, run: Run, provider: Provider,
-                          request: ChatRequest) -> tuple[Message, list[ToolCallFinished]] | None:
+    async def _model_turn(self, run: Run, chain: list[Candidate], request: ChatRequest,
+                          ) -> tuple[Message, list[ToolCallFinished], list[Candidate]] | None:
+        """One model turn, retried while it breaks (assistant/providers/retry.py), then from
+        the fallback profiles while the first stays unavailable. Only a complete turn is
+        stored and only its tool calls run; a broken attempt's text is withdrawn with
+        ``assistant.retry``, its tokens still counted. Returns the chain from the profile
+        that answered on (later turns of the run start there)."""
         message_id = uuid.uuid4()
-        text: list[str] = []
-        calls: dict[int, ToolCallFinished] = {}
-        usage, finished = Usage(), Finished("stop")
-        state: dict[str, Any] = {}  # ProviderState: kept with the turn, given back next turn
+        error: ProviderError | None = None
+        number = 0
+        for index, candidate in enumerate(chain):
+            if index:
+                if error is None or not retry.unavailable(error):
+                    break
+                try:
+                    candidate.connect(self.provider_factory)
+                except ProviderError:
+                    continue  # e.g. no key configured for this fallback: try the next one
+            policy = retry.RetryPolicy.from_settings(candidate.retries)
+            attempted = dataclasses.replace(request, model=candidate.model)
+            number = 0
+            while True:
+                number += 1
+                attempt = Attempt()
+                try:
+                    await self._stream(run, candidate, attempted, policy, message_id, attempt)
+                except ProviderError as exc:
+                    error = exc
+                    delay = policy.delay(number, exc)
+                    last = delay is None and (index == len(chain) - 1 or not retry.unavailable(exc))
+                    if last:  # the text streamed so far is kept, as an interrupted answer
+                        await self._save_interrupted(run, message_id, "".join(attempt.text),
+                                                     attempt.spent(exc, attempted), candidate.name)
+                        message = errors.after_attempts(exc.user_message, number)
+                        await self._fail(run, f"provider_{exc.kind}", message)
+                        return None
+                    await sync_to_async(store.count_tokens)(run, attempt.spent(exc, attempted))
+                    following = candidate if delay is not None else chain[index + 1]
+                    await self.emit({"type": "assistant.retry", "message_id": str(message_id),
+                                     "attempt": number + 1 if delay is not None else 1,
+                                     "delay_ms": round((delay or 0) * 1000),
+                                     "reason": exc.user_message, "profile": following.name,
+                                     "fallback": following.name != run.profile})
+                    if delay is None:
+                        break  # on to the next profile
+                    await asyncio.sleep(delay)
+                    continue
+                except asyncio.CancelledError:
+                    await self._save_interrupted(run, message_id, "".join(attempt.text), attempt.usage,
+                                                 candidate.name)
+                    raise
+                ordered = [attempt.calls[i] for i in sorted(attempt.calls)]
+                message = await sync_to_async(store.save_assistant_turn)(
+                    run, message_id, content="".join(attempt.text),
+                    tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in ordered],
+                    input_tokens=attempt.usage.input_tokens, output_tokens=attempt.usage.output_tokens,
+                    provider_message_id=attempt.finished.message_id or "", completes_run=not ordered,
+                    profile="" if candidate.name == run.profile else candidate.name,
+                    provider_state=attempt.state,
+                )
+                assert message is not None
+                message.profile_label = candidate.label
+                return message, ordered, chain[index:]
+        # Only reached when no fallback could even be built (e.g. none has its API key).
+        assert error is not None
+        await self._fail(run, f"provider_{error.kind}", errors.after_attempts(error.user_message, number))
+        return None
+
+    async def _stream(self, run: Run, candidate: Candidate, request: ChatRequest, policy: retry.RetryPolicy,
+                      message_id: uuid.UUID, attempt: Attempt) -> None:
+        """Read one attempt's stream into ``attempt``; raises ProviderError when it breaks."""
+        provider = candidate.provider
+        assert provider is not None
+        stream = metrics.instrumented(provider.stream(request), provider=provider.name, profile=run.profile)
+        label = getattr(provider, "label", provider.name)
+        guarded = retry.IdleGuard(stream, policy.idle_timeout,
+                                  lambda: retry.idle_error(provider.name, label, policy.idle_timeout))
         try:
-            # Operations: times the turn, counts provider errors and tokens (assistant/metrics.py).
-            async for event in metrics.instrumented(provider.stream(request), provider=provider.name,
-                                                    profile=run.profile):
+            async for event in guarded:
+                attempt.events += 1
                 if isinstance(event, TextDelta):
-                    text.append(event.text)
+                    attempt.text.append(event.text)
                     await self.emit({"type": "assistant.delta", "message_id": str(message_id),
                                      "delta": event.text})
                 elif isinstance(event, ToolCallFinished):
-                    calls[event.index] = event
+                    attempt.calls[event.index] = event
                 elif isinstance(event, Usage):
-                    usage = event
+                    attempt.usage = event
                 elif isinstance(event, ProviderState):
-                    state[event.provider] = dict(event.data)
+                    attempt.state[event.provider] = dict(event.data)
                 elif isinstance(event, Finished):
-                    finished = event
-        except ProviderError as exc:
-            await self._save_interrupted(run, message_id, "".join(text), usage)
-            await self._fail(run, f"provider_{exc.kind}", exc.user_message)
-            return None
-        except asyncio.CancelledError:
-            await self._save_interrupted(run, message_id, "".join(text), usage)
-            raise
-        ordered = [calls[i] for i in sorted(calls)]
-        message = await sync_to_async(store.save_assistant_turn)(
-            run, message_id, content="".join(text),
-            tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in ordered],
-            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            provider_message_id=finished.message_id or "", completes_run=not ordered,
-            provider_state=state,
-        )
-        assert message is not None
-        return message, ordered
+                    attempt.finished = event
+        finally:
+            await guarded.aclose()
 
     async def _tool_round(self, run: Run, user: Any, calls: list[ToolCallFinished]) -> list[ToolResult]:
         for call in calls:
@@ -293,7 +364,7 @@ class Engine:
             }})
         context = ToolContext(user=user, scope={"run": str(run.pk), "conversation": str(run.conversation_id)},
                               progress=self._progress)
-        requests = [ToolCallRequest(c.name, c.arguments, c.id, idempotency_key=f"run:{run.pk}:{c.id}")
+        requests = [ToolCallRequest(c.name, c.arguments, c.id, idempotency_key=store.call_key(run.pk, c.id))
                     for c in calls]
         results = await self.pipeline.call_many(requests, context)
         self._progress_sent.clear()
@@ -305,10 +376,12 @@ class Engine:
 
     # -- endings -------------------------------------------------------------------------
 
-    async def _save_interrupted(self, run: Run, message_id: uuid.UUID, text: str, usage: Usage) -> None:
+    async def _save_interrupted(self, run: Run, message_id: uuid.UUID, text: str, usage: Usage,
+                                profile: str = "") -> None:
         await sync_to_async(store.save_assistant_turn)(
             run, message_id, content=text, tool_calls=[], input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens, interrupted=True,
+            profile="" if profile == run.profile else profile,
         )
 
     async def _fail(self, run: Run, code: str, message: str) -> Run:
@@ -338,7 +411,8 @@ def answer_open_calls(run: Run, pipeline: Pipeline, *, reason: str, rule: str, p
     turn = store.last_assistant_turn(run)
     if turn is None or not turn.tool_calls or store.has_tool_turn_after(turn):
         return
-    records = {link.call_id: record for link, record in store.tool_records(turn)}
+    # By idempotency key: a call cut off mid-execution has its record but no link yet.
+    records = store.records_by_call(run, turn)
     results = []
     for call in turn.tool_calls:
         record = records.get(call["id"])
@@ -361,8 +435,12 @@ def answer_open_calls(run: Run, pipeline: Pipeline, *, reason: str, rule: str, p
 # -- payloads (the protocol's shapes; docs/protocol.md) ---------------------------------------
 
 def message_payload(message: Message) -> dict[str, Any]:
-    return {"id": str(message.pk), "role": message.role, "content": message.content,
+    body = {"id": str(message.pk), "role": message.role, "content": message.content,
             "status": message.status, "created_at": message.created_at.isoformat()}
+    if message.profile:  # a fallback profile answered: the user is shown which
+        body["profile"] = {"name": message.profile,
+                           "label": getattr(message, "profile_label", "") or message.profile}
+    return body
 
 
 def run_payload(run: Run) -> dict[str, Any]:

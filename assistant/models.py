@@ -147,6 +147,8 @@ class Message(models.Model):
     # Assistant turns: what the adapter must be given back on later turns, by adapter name
     # (ProviderState events), e.g. {"openai_responses": {"response_id", "reasoning": [...]}}.
     provider_state = models.JSONField(default=dict, blank=True)
+    # Assistant turns answered by a fallback: the profile that answered (blank: the run's own).
+    profile = models.CharField(max_length=64, blank=True)
     client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -25,8 +25,10 @@ import weakref
 from typing import Any
 
 import redis.asyncio as redis
+from django.conf import settings
 
 from assistant.models import Conversation, Run
+from assistant.ops import redis as redis_options
 
 # Far beyond what one run can emit: after Redis lost a running conversation's counter, seqs
 # continue past every seq the lost one may have issued.
@@ -68,8 +70,11 @@ class RedisEventLog:
         found = self._clients.get(loop)
         if found is None:
             # A burst beyond the pool waits for a connection instead of failing the event.
-            pool = redis.BlockingConnectionPool.from_url(self.url, max_connections=self.connections,
-                                                         timeout=30)
+            # Retries and health checks: a Redis restart must not fail the next events.
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url, max_connections=self.connections, timeout=30,
+                **redis_options.async_options(retries=settings.REDIS_RETRIES,
+                                              health_check_interval=settings.REDIS_HEALTH_CHECK_INTERVAL))
             client = redis.Redis(connection_pool=pool)
             found = (client, client.register_script(_APPEND), client.register_script(_SINCE))
             self._clients[loop] = found

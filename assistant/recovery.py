@@ -6,8 +6,9 @@ crash — the run stays ``running`` and its conversation refuses new messages fo
 Waiting runs need nothing: they live in the database and resume when decided.
 
 With several processes nobody knows which of them drives a run, so a run is taken only
-once it has been untouched (``updated_at``) for a *lease* (``RUN_LEASE_SECONDS``), longer
-than any model turn or tool call: a live driver touches it at every step. The claim is
+once it has been untouched (``updated_at``) for a *lease* (``RUN_LEASE_SECONDS``, 60 s): a
+live driver renews it every ``RUN_HEARTBEAT_SECONDS`` (assistant/runs/heartbeat.py), even in
+the middle of a long model turn or tool call. The claim is
 conditional on the ``updated_at`` that was read, so a run that moves on meanwhile is left
 alone. The trade-off: a run cut short is unblocked only after the lease, not at once. The
 embedded server, alone by definition, closes every running run at start-up (no lease).

@@ -235,6 +235,8 @@ TOOLS_MCP_PING_SECONDS = env_float("TOOLS_MCP_PING_SECONDS", 15.0, minimum=0.1)
 
 # --- Realtime (docs/protocol.md) ----------------------------------------------------------
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)
+# Seconds between a socket's re-joins of its conversation's group (a restarted Redis forgot it).
+REALTIME_REJOIN_SECONDS = env_float("REALTIME_REJOIN_SECONDS", 5.0, minimum=0.1)
 REALTIME_MAX_FRAME_BYTES = env_int("REALTIME_MAX_FRAME_BYTES", 64_000, minimum=1024)
 # Open chat sockets per user (0: no limit); the next one is closed with 4429 (docs/protocol.md).
 REALTIME_MAX_SOCKETS_PER_USER = env_int("REALTIME_MAX_SOCKETS_PER_USER", 20, minimum=0)
@@ -290,8 +292,16 @@ LLM_PROVIDER = env_str("LLM_PROVIDER")  # openai | anthropic | openai_compatible
 LLM_MODEL = env_str("LLM_MODEL")
 LLM_BASE_URL = env_str("LLM_BASE_URL")
 LLM_API_KEY_ENV = env_str("LLM_API_KEY_ENV")  # the NAME of the variable holding the key
-LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
+# Retries of a failed or broken model turn, owned by the engine (assistant/providers/retry.py):
+# backoff from LLM_RETRY_BASE_DELAY doubling to LLM_RETRY_MAX_DELAY, with jitter; a stream
+# silent for LLM_IDLE_TIMEOUT seconds counts as broken.
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 4, minimum=0)
+LLM_RETRY_BASE_DELAY = env_float("LLM_RETRY_BASE_DELAY", 0.5, minimum=0)
+LLM_RETRY_MAX_DELAY = env_float("LLM_RETRY_MAX_DELAY", 8.0, minimum=0)
+LLM_IDLE_TIMEOUT = env_float("LLM_IDLE_TIMEOUT", 30.0, minimum=0.01)
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0, minimum=0.1)
+LLM_FALLBACKS = env_str("LLM_FALLBACKS")  # profiles tried when the main one stays unavailable
+LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 100_000, minimum=1000)  # history budget per request
 LLM_PROFILES = env_str("LLM_PROFILES")  # JSON: {"name": {"provider": ..., "model": ...}, ...}
 
 # --- Public API (docs/api.md) ----------------------------------------------------------------
@@ -334,7 +344,14 @@ CELERY_BEAT_SCHEDULE["expire-stale-approvals"]["schedule"] = APPROVALS_EXPIRY_CH
 # A run left ``running`` by a process that stopped mid-run is closed as failed ("interrupted")
 # once untouched for this long: at start-up (``recover_runs --lease``) and every minute under
 # Celery beat. It must exceed the longest model turn or tool call, or a live run is taken.
-RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 600, minimum=30)
+# The process driving a run renews its lease every RUN_HEARTBEAT_SECONDS (assistant/runs/heartbeat.py),
+# so the lease only has to outlast a few missed beats, not the slowest model turn or tool call.
+RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 60, minimum=30)
+RUN_HEARTBEAT_SECONDS = env_float("RUN_HEARTBEAT_SECONDS", 15.0, minimum=0)
+if RUN_HEARTBEAT_SECONDS and RUN_HEARTBEAT_SECONDS * 2 > RUN_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"RUN_HEARTBEAT_SECONDS ({RUN_HEARTBEAT_SECONDS:g}) must be at most half of RUN_LEASE_SECONDS "
+        f"({RUN_LEASE_SECONDS}): a live run would be taken between two beats")
 CELERY_BEAT_SCHEDULE["recover-interrupted-runs"] = {
     "task": "assistant.tasks.recover_interrupted_runs", "schedule": 60.0}
 
@@ -343,13 +360,28 @@ REALTIME_REPLAY_TTL = env_int("REALTIME_REPLAY_TTL", 3600, minimum=60)
 # Connections to Redis a process may open per event loop (channel layer, event log). redis-py 8
 # caps a pool at 100 and then fails commands at once: 200 sockets connecting together did.
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10)
+# A Redis restart must cost at most the commands in flight: every client retries a command
+# that broke with its connection, and PINGs connections idle this long before use
+# (assistant/ops/redis.py).
+REDIS_RETRIES = env_int("REDIS_RETRIES", 16, minimum=0)
+REDIS_HEALTH_CHECK_INTERVAL = env_int("REDIS_HEALTH_CHECK_INTERVAL", 10, minimum=0)
 if REDIS_URL:
+    from assistant.ops import redis as _redis_options
+
     # channels-redis waits for messages with a 5 s BZPOPMIN, and redis-py 8 gives every socket
     # a 5 s read timeout by default: an idle socket's receive loop then dies of a TimeoutError
     # whenever the client's timer fires before the server's empty reply arrives.
     CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
         {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5,
-         "max_connections": REDIS_MAX_CONNECTIONS}]
+         "max_connections": REDIS_MAX_CONNECTIONS,
+         **_redis_options.async_options(retries=REDIS_RETRIES,
+                                        health_check_interval=REDIS_HEALTH_CHECK_INTERVAL)}]
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": 5,
+        **_redis_options.sync_options(retries=REDIS_RETRIES,
+                                      health_check_interval=REDIS_HEALTH_CHECK_INTERVAL)}
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        _redis_options.broker_options(health_check_interval=REDIS_HEALTH_CHECK_INTERVAL))
 
 # Static files: WhiteNoise serves what ``collectstatic`` gathered into STATIC_ROOT (pre-compressed),
 # so Daphne needs no web server beside it; an async-capable subclass keeps requests on the event

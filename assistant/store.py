@@ -7,15 +7,18 @@ crosses into a worker thread once per step rather than once per row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from assistant.history import history_and_next_position, to_chat_message
+from assistant.history import to_chat_message
 from assistant.models import Conversation, Message, Run, RunToolCall
-from tools import rows
+from assistant.runs import history_cache
+from tools import records, rows
+from tools.context import ToolContext
 from tools.models import ToolCall
 
 
@@ -91,7 +94,7 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
                               max_steps=max_steps, created_at=now, updated_at=now))
         # The history the run starts from, read in the transaction that appends to it: the
         # loop extends it with exactly the rows it stores, never reading it again.
-        history, run.next_position = history_and_next_position(conversation.pk)
+        history, run.next_position = history_cache.history_from(conversation.pk)
         message = rows.insert(Message(
             conversation=conversation, run=run, position=take_position(run),
             role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
@@ -109,7 +112,8 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
 def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: list[dict[str, Any]],
                         input_tokens: int, output_tokens: int, provider_message_id: str = "",
                         interrupted: bool = False, completes_run: bool = False,
-                        provider_state: dict[str, Any] | None = None) -> Message | None:
+                        provider_state: dict[str, Any] | None = None, profile: str = "",
+                        ) -> Message | None:
     """Store one model turn and count it against the run. An interrupted turn with no text
     is not stored at all: there is nothing the user or the model could use. A final answer
     (``completes_run``) also completes the run, in the same transaction. The returned
@@ -124,7 +128,7 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
                 content=content, tool_calls=[] if interrupted else tool_calls,
                 status=Message.Status.INTERRUPTED if interrupted else Message.Status.COMPLETE,
                 input_tokens=input_tokens, output_tokens=output_tokens,
-                provider_message_id=provider_message_id or "",
+                provider_message_id=provider_message_id or "", profile=profile,
                 # What the model was offered this turn, set by the engine's offering step
                 # (assistant/catalog/offer.py) on the run before the model was asked.
                 offered_tools=getattr(run, "offered_tools", None),
@@ -144,6 +148,16 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
         if message is not None:
             message.cancel_requested = bool(cancel_requested)
         return message
+
+
+def count_tokens(run: Run, usage: Any) -> None:
+    """Add a broken attempt's tokens to the run (and so to the user's budget); also renews
+    the run's ``updated_at``, which recovery reads as the run's sign of life."""
+    run.input_tokens += usage.input_tokens
+    run.output_tokens += usage.output_tokens
+    run.updated_at = timezone.now()
+    rows.update(Run, run.pk, input_tokens=run.input_tokens, output_tokens=run.output_tokens,
+                updated_at=run.updated_at)
 
 
 Links = list[tuple[str, int, int]]
@@ -197,6 +211,22 @@ def last_assistant_turn(run: Run) -> Message | None:
 def tool_records(message: Message) -> list[tuple[RunToolCall, ToolCall]]:
     links = list(RunToolCall.objects.filter(message=message).select_related("tool_call").order_by("index"))
     return [(link, link.tool_call) for link in links]
+
+
+def call_key(run_id: Any, call_id: str) -> str:
+    """The pipeline idempotency key of a run's tool call: a call id runs at most once per run."""
+    return f"run:{run_id}:{call_id}"
+
+
+def records_by_call(run: Run, message: Message) -> dict[str, ToolCall]:
+    """The ToolCall record of each call the turn made, by call id, found by the idempotency
+    key the engine gave it (written with the record, before the tool ran) and, for records
+    made another way, by the turn's links (written only with the tool-results turn)."""
+    context = ToolContext(user=SimpleNamespace(pk=run.user_id))  # the key is scoped to the user
+    keys = {records.scoped_key(call_key(run.pk, c["id"]), context): c["id"] for c in message.tool_calls}
+    found = {keys[r.idempotency_key]: r for r in ToolCall.objects.filter(idempotency_key__in=list(keys))}
+    found.update({link.call_id: record for link, record in tool_records(message)})
+    return found
 
 
 def has_tool_turn_after(message: Message) -> bool:

@@ -74,6 +74,13 @@ class Entry:
             return None
         return {"count": len(record.get("names") or []), "available": record.get("available"),
                 "names": ", ".join(str(n) for n in record.get("names") or [])}
+    def profile_label(self) -> str:
+        """The label of the fallback profile that answered (``message.profile``), if any."""
+        from assistant.providers.profiles import get_profiles
+
+        name = self.message.profile if self.message is not None else ""
+        profile = get_profiles().get(name) if name else None
+        return profile.label if profile is not None else name
 
 
 def _from_record(call: dict[str, Any], record: ToolCall) -> ToolCard:

@@ -10,7 +10,15 @@ Also printed: the same engine with the audit journal switched off (``TOOLS_JOURN
 ``approvals.hooks.observe``), and where the engine's time goes: each durable write of a
 round (one transaction each, run in Django's database thread), timed inside that thread.
 
-Standalone: ``python bench/engine.py [--rounds N]``; uses its own temporary database.
+Then the cost of history: one-turn runs in conversations that already hold 10, 100 and
+1,000 messages (user, a tool call, its result, an answer, repeated), against the same
+request with the same history sent directly with the SDK, interleaved. The engine's
+added cost should not grow with the history. Target: the 1,000-message overhead within
+2 ms of the 10-message one. (Each engine round adds its two messages to the conversation,
+so "1,000" is 1,000 to 1,000 + 2 x rounds.)
+
+Standalone: ``python bench/engine.py [--rounds N] [--history-rounds N]``; uses its own
+temporary database.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ from openai import AsyncOpenAI  # noqa: E402
 
 from assistant import store  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
-from assistant.models import Conversation, Run  # noqa: E402
+from assistant.models import Conversation, Message, Run  # noqa: E402
 from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
 from tests.fakes.scripts import call, text, tool_calls  # noqa: E402
 from tools import records  # noqa: E402
@@ -194,8 +202,135 @@ async def main(rounds: int) -> None:
     print(f"engine adds {e - d:.2f} ms per round (ratio {e / d:.2f}x); target < {TARGET_MS} ms: {verdict}")
 
 
+HISTORY_SIZES = (10, 100, 1000)
+HISTORY_TARGET_MS = 2.0
+
+
+def prior_messages(convo: Conversation, count: int) -> list[dict[str, Any]]:
+    """Store ``count`` messages in ``convo``; return them as OpenAI Chat messages."""
+    rows, wire = [], []
+    for position in range(count):
+        kind, n = position % 4, position // 4
+        if kind == 0:
+            rows.append(Message(conversation=convo, position=position, role="user",
+                                content=f"question {n}: add"))
+            wire.append({"role": "user", "content": f"question {n}: add"})
+        elif kind == 1:
+            calls = [{"id": f"call_h{n}", "name": "add", "arguments": '{"a":1,"b":2}'}]
+            rows.append(Message(conversation=convo, position=position, role="assistant", tool_calls=calls))
+            wire.append({"role": "assistant", "content": None, "tool_calls": [
+                {"id": f"call_h{n}", "type": "function",
+                 "function": {"name": "add", "arguments": '{"a":1,"b":2}'}}]})
+        elif kind == 2:
+            results = [{"call_id": f"call_h{n}", "name": "add", "content": "3", "is_error": False}]
+            rows.append(Message(conversation=convo, position=position, role="tool", tool_results=results))
+            wire.append({"role": "tool", "tool_call_id": f"call_h{n}", "content": "3"})
+        else:
+            rows.append(Message(conversation=convo, position=position, role="assistant",
+                                content=f"The answer to question {n} is three."))
+            wire.append({"role": "assistant", "content": f"The answer to question {n} is three."})
+    Message.objects.bulk_create(rows)
+    return wire
+
+
+async def history_cost(rounds: int) -> None:
+    user = await get_user_model().objects.acreate(username="bench-history")
+    registry = Registry()
+    add_tool = registry.register(add)
+    from tools.exports import to_openai
+
+    tools = [to_openai(add_tool)]
+    system = settings.ASSISTANT_SYSTEM_PROMPT
+    with FakeLLMServer(default=text(ANSWER, chunks=6)) as server:
+        settings.LLM_PROFILES = json.dumps({"bench": {
+            "provider": "openai", "model": "gpt-bench", "base_url": server.openai_base_url,
+            "api_key_env": "BENCH_LLM_KEY"}})
+        engine = Engine(pipeline=Pipeline(registry))
+        client = AsyncOpenAI(api_key="sk-bench", base_url=server.openai_base_url, max_retries=0)
+        convos, wires = {}, {}
+        for size in HISTORY_SIZES:
+            convos[size] = await Conversation.objects.acreate(owner=user, profile="bench")
+            from asgiref.sync import sync_to_async
+
+            wires[size] = await sync_to_async(prior_messages)(convos[size], size)
+
+        async def direct(size: int) -> float:
+            messages = [{"role": "system", "content": system}, *wires[size],
+                        {"role": "user", "content": "hi"}]
+            start = time.perf_counter()
+            stream = await client.chat.completions.create(model="gpt-bench", messages=messages, tools=tools,
+                                                          stream=True, stream_options={"include_usage": True})
+            parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
+            assert "".join(parts) == ANSWER
+            return (time.perf_counter() - start) * 1000
+
+        async def through(size: int) -> float:
+            start = time.perf_counter()
+            run = await engine.send(convos[size], user, "hi")
+            assert run.status == Run.Status.COMPLETED, (run.status, run.error)
+            return (time.perf_counter() - start) * 1000
+
+        warmup = 5
+        results: dict[int, tuple[list[float], list[float]]] = {n: ([], []) for n in HISTORY_SIZES}
+        for i in range(rounds + warmup):
+            for size in HISTORY_SIZES:
+                d, e = await direct(size), await through(size)
+                if i >= warmup:
+                    results[size][0].append(d)
+                    results[size][1].append(e)
+        server.check()
+    print(f"\nhistory length: a one-turn run in a conversation of N prior messages, {rounds} rounds each,"
+          " interleaved")
+    print(f"{'N':>6}{'direct ms':>12}{'engine ms':>12}{'added ms':>11}{'ratio':>8}")
+    added = {}
+    for size in HISTORY_SIZES:
+        d, e = statistics.median(results[size][0]), statistics.median(results[size][1])
+        added[size] = e - d
+        print(f"{size:>6}{d:>12.2f}{e:>12.2f}{e - d:>11.2f}{e / d:>7.2f}x")
+    # The history-dependent work of a run's start and request, timed alone (the end-to-end
+    # figures above carry the loaded machine's noise): the history read and the request
+    # body, the way the engine does them.
+    from asgiref.sync import sync_to_async
+
+    from assistant.providers.base import ChatRequest
+    from assistant.providers.profiles import get_profile, provider_for
+    from assistant.runs import history_cache
+
+    provider = provider_for(get_profile("bench"))
+    from assistant.history import history_and_next_position
+
+    print("history read + request body per run, ms (median of 50, interleaved):")
+    print(f"{'N':>6}{'before (read all, convert all)':>32}{'now (cached, extended)':>25}{'ratio':>8}")
+    work = {}
+    for size in HISTORY_SIZES:
+        def now(size: int = size) -> float:
+            start = time.perf_counter()
+            history, _ = history_cache.history_from(convos[size].pk)
+            provider.payload(ChatRequest(model="gpt-bench", messages=history, system=system))
+            return (time.perf_counter() - start) * 1000
+
+        def before(size: int = size) -> float:
+            start = time.perf_counter()
+            history, _ = history_and_next_position(convos[size].pk)
+            provider.payload(ChatRequest(model="gpt-bench", messages=history, system=system))
+            return (time.perf_counter() - start) * 1000
+        pairs = [(await sync_to_async(before)(), await sync_to_async(now)()) for _ in range(50)]
+        old, work[size] = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+        print(f"{size:>6}{old:>32.3f}{work[size]:>25.3f}{old / work[size]:>7.1f}x")
+    growth = added[HISTORY_SIZES[-1]] - added[HISTORY_SIZES[0]]
+    print(f"history-dependent work at {HISTORY_SIZES[-1]} vs {HISTORY_SIZES[0]} messages: "
+          f"{work[HISTORY_SIZES[-1]] - work[HISTORY_SIZES[0]]:+.3f} ms")
+    verdict = "ok" if growth < HISTORY_TARGET_MS else "MISSED"
+    print(f"added cost at {HISTORY_SIZES[-1]} vs {HISTORY_SIZES[0]} messages: {growth:+.2f} ms; "
+          f"target within {HISTORY_TARGET_MS} ms: {verdict}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--history-rounds", type=int, default=30)
     call_command("migrate", verbosity=0)
-    asyncio.run(main(parser.parse_args().rounds))
+    arguments = parser.parse_args()
+    if arguments.rounds:
+        asyncio.run(main(arguments.rounds))
+    asyncio.run(history_cost(arguments.history_rounds))

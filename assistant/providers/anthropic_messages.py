@@ -84,7 +84,8 @@ class AnthropicProvider(SDKProvider):
     def messages(self, request: ChatRequest) -> list[dict[str, Any]]:
         turns: list[dict[str, Any]] = []
         for message in request.messages:
-            role, blocks = _blocks(message)
+            role, shared = message.converted("anthropic_messages", _blocks)
+            blocks = list(shared)  # the turns below are built by extending and sorting
             if not blocks:
                 continue  # the API rejects empty turns
             if turns and turns[-1]["role"] == role:
@@ -148,18 +149,22 @@ class AnthropicProvider(SDKProvider):
                 elif kind == "message_stop":
                     stopped = True
         except anthropic.APIError as exc:
-            raise self._error(exc, midstream=True) from exc
+            raise _with_usage(self._error(exc, midstream=True), input_tokens, output_tokens) from exc
         except httpx2.TimeoutException as exc:  # the Anthropic SDK does not wrap stream reads
-            raise errors.timeout(provider=self.name, label=self.label, midstream=True,
-                                 seconds=errors.seconds(self.client.timeout)) from exc
+            raise _with_usage(errors.timeout(provider=self.name, label=self.label, midstream=True,
+                                             seconds=errors.seconds(self.client.timeout)),
+                              input_tokens, output_tokens) from exc
         except httpx2.TransportError as exc:
-            raise errors.interrupted(provider=self.name, label=self.label) from exc
+            raise _with_usage(errors.interrupted(provider=self.name, label=self.label),
+                              input_tokens, output_tokens) from exc
         except json.JSONDecodeError as exc:
-            raise errors.unreadable(provider=self.name, label=self.label) from exc
+            raise _with_usage(errors.unreadable(provider=self.name, label=self.label),
+                              input_tokens, output_tokens) from exc
         finally:
             await stream.close()
         if not stopped:
-            raise errors.interrupted(provider=self.name, label=self.label)
+            raise _with_usage(errors.interrupted(provider=self.name, label=self.label),
+                              input_tokens, output_tokens)
         for tool in sorted(tools.values(), key=lambda t: t.index):  # blocks never stopped
             yield ToolCallFinished(tool.index, tool.id, tool.name, tool.arguments())
         yield Usage(input_tokens, output_tokens)
@@ -183,9 +188,17 @@ class AnthropicProvider(SDKProvider):
             return errors.for_status(
                 exc.status_code, provider=self.name, label=self.label, key_env=self.key_env,
                 detail=detail, attempts=errors.attempts(exc.response.request.headers),
+                headers=exc.response.headers,
             )
         # An ``event: error`` inside a 200 stream, e.g. overloaded_error.
         return errors.in_stream(provider=self.name, label=self.label, detail=detail or exc.message)
+
+
+def _with_usage(error: ProviderError, input_tokens: int, output_tokens: int) -> ProviderError:
+    """The tokens ``message_start`` reported before the stream broke: they are still billed."""
+    if input_tokens or output_tokens:
+        error.usage = Usage(input_tokens, output_tokens)
+    return error
 
 
 def _blocks(message: ChatMessage) -> tuple[str, list[dict[str, Any]]]:

@@ -7,7 +7,7 @@ out. Adapters never touch the database and never run tools.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -47,6 +47,19 @@ class ChatMessage:
     # Assistant turns: what an adapter asked to keep with the turn (a ProviderState event),
     # by adapter name, e.g. the Responses API's reasoning items; replayed by that adapter only.
     provider_state: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    def converted(self, wire: str, convert: Callable[[ChatMessage], Any]) -> Any:
+        """``convert(self)``, computed once per wire format and kept on this (immutable)
+        message: a long conversation's history is converted once, not on every request.
+        Callers must not mutate what it returns."""
+        cache = self.__dict__.get("_wire")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_wire", cache)
+        found = cache.get(wire)
+        if found is None:
+            found = cache[wire] = convert(self)
+        return found
 
 
 ToolChoice = Literal["auto", "none", "required"] | str  # any other string names one tool
@@ -144,20 +157,28 @@ Event = TextDelta | ToolCallStarted | ToolCallDelta | ToolCallFinished | Usage |
 
 ErrorKind = Literal[
     "rate_limited", "server_error", "timeout", "connection", "authentication", "bad_request",
-    "stream_interrupted", "other",
+    "stream_interrupted", "stream_unreadable", "other",
 ]
 
 
 class ProviderError(Exception):
-    """The provider failed after the SDK's own retries; ``user_message`` is safe to show."""
+    """One failed model request; ``user_message`` is safe to show.
+
+    ``retry_after``: seconds the provider asked us to wait (``Retry-After``), if it did.
+    ``usage``: the tokens the provider reported before the stream broke, if any (they
+    still count against the run and the user's budget). Whether it is retried is decided
+    in one place, assistant/providers/retry.py.
+    """
 
     def __init__(self, kind: ErrorKind, user_message: str, *, status: int | None = None,
-                 provider: str = "") -> None:
+                 provider: str = "", retry_after: float | None = None) -> None:
         super().__init__(user_message)
         self.kind = kind
         self.user_message = user_message
         self.status = status
         self.provider = provider
+        self.retry_after = retry_after
+        self.usage: Usage | None = None
 
 
 class SDKProvider:

@@ -40,7 +40,7 @@ def provider_detail(body: Any) -> str:
 
 
 def for_status(status: int, *, provider: str, label: str, detail: str = "", attempts: int = 1,
-               key_env: str | None = None) -> ProviderError:
+               key_env: str | None = None, headers: Any = None) -> ProviderError:
     """The error for an HTTP error status the SDK gave up on (after ``attempts`` tries)."""
     tried = f" after {attempts} attempts" if attempts > 1 else ""
     said = f": {detail}" if detail else "."
@@ -68,7 +68,20 @@ def for_status(status: int, *, provider: str, label: str, detail: str = "", atte
     else:
         kind = "other"
         message = f"{label} answered with an unexpected HTTP {status}{said}"
-    return ProviderError(kind, _sentence(message), status=status, provider=provider)
+    from assistant.providers.retry import retry_after
+
+    return ProviderError(kind, _sentence(message), status=status, provider=provider,
+                         retry_after=retry_after(headers))
+
+
+def after_attempts(message: str, attempts: int) -> str:
+    """``message`` saying how many requests were made, once the engine gave up retrying."""
+    if attempts <= 1 or "attempts" in message:
+        return message
+    found = re.search(r"\(HTTP \d+\)", message)
+    if found:
+        return f"{message[:found.end()]} after {attempts} attempts{message[found.end():]}"
+    return f"{message.rstrip()} ({attempts} attempts.)"
 
 
 def timeout(*, provider: str, label: str, seconds: float | None, midstream: bool) -> ProviderError:
@@ -111,7 +124,7 @@ def in_stream(*, provider: str, label: str, detail: str) -> ProviderError:
 def unreadable(*, provider: str, label: str) -> ProviderError:
     """The stream carried data that is not JSON: a broken proxy or an incompatible server."""
     return ProviderError(
-        "other", _sentence(f"{label} sent a streaming response that could not be read."),
+        "stream_unreadable", _sentence(f"{label} sent a streaming response that could not be read."),
         provider=provider,
     )
 

@@ -98,8 +98,11 @@ class OpenAIChatProvider(SDKProvider):
         if request.system:
             out.append({"role": "system", "content": request.system})
         for message in request.messages:
-            for item in _message(message):
-                out.insert(_slot(out, item), item)
+            for item in message.converted("openai_chat", _message):
+                if item["role"] == "tool":
+                    out.insert(_slot(out, item), item)
+                else:
+                    out.append(item)
         return out
 
     # --- response -------------------------------------------------------------------------
@@ -202,7 +205,7 @@ class OpenAIChatProvider(SDKProvider):
             return errors.for_status(
                 status, provider=self.name, label=self.label, key_env=self.key_env,
                 detail=errors.scrub(errors.provider_detail(exc.body) or "", [secret]),
-                attempts=errors.attempts(exc.response.request.headers),
+                attempts=errors.attempts(exc.response.request.headers), headers=exc.response.headers,
             )
         # An error event inside a 200 stream (``data: {"error": ...}``).
         detail = errors.scrub(errors.provider_detail(exc.body) or exc.message or "", [secret])

@@ -36,7 +36,8 @@ DEMO_NAME = "demo"
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_PROFILE_KEYS = {"provider", "model", "base_url", "api_key_env", "label", "max_retries", "timeout"}
+_PROFILE_KEYS = {"provider", "model", "base_url", "api_key_env", "label", "max_retries", "timeout",
+                 "fallbacks", "context_tokens"}
 # Issue 16: which OpenAI API a profile speaks, and how its server is asked for JSON.
 _API_KEYS = {"api", "structured_output", "previous_response_id"}
 _PROFILE_KEYS |= _API_KEYS
@@ -68,13 +69,17 @@ class Profile:
     base_url: str | None = None
     api_key_env: str | None = None
     label: str = ""
-    max_retries: int = 2
+    max_retries: int = 4  # the engine's retries per model turn (the SDK's own are off)
     timeout: float = 60.0
     api: str = "chat"  # openai: "chat" (Chat Completions) or "responses" (the Responses API)
     # How extraction asks for JSON (assistant/extraction), see docs/providers.md; "" = the
     # provider's default (structured_mode()).
     structured_output: str = ""
     previous_response_id: bool = False  # Responses: chain turns (store=true) instead of resending
+    # Profiles tried in order when this one stays unavailable after its retries.
+    fallbacks: tuple[str, ...] = ()
+    # Tokens of history this profile's model is sent at most (older turns are dropped).
+    context_tokens: int = 100_000
 
     def structured_mode(self) -> str:
         """``json_schema``, ``json_object``, ``tool`` or ``prompt``: Anthropic's default is a
@@ -102,7 +107,30 @@ def get_profiles() -> dict[str, Profile]:
     profiles: dict[str, Profile] = {} if main.provider == "demo" else {main.name: main}
     profiles.update(_extra_profiles())
     profiles[DEMO_NAME] = demo_profile()
+    for profile in profiles.values():
+        where = ("LLM_FALLBACKS" if profile.name == DEFAULT_NAME
+                 else f"LLM_PROFILES[{profile.name!r}].fallbacks")
+        for name in profile.fallbacks:
+            if name == profile.name:
+                raise ImproperlyConfigured(f"{where}: a profile cannot be its own fallback")
+            if name not in profiles:
+                raise ImproperlyConfigured(
+                    f"{where}: there is no profile named {name!r} (configured: {', '.join(profiles)})")
     return profiles
+
+
+def chain(name: str) -> list[Profile]:
+    """``name``'s profile, then its fallbacks in order (each once)."""
+    profiles = get_profiles()
+    if name not in profiles:
+        raise UnknownProfile(name, list(profiles))
+    first = profiles[name]
+    seen, out = {first.name}, [first]
+    for fallback in first.fallbacks:
+        if fallback not in seen:
+            seen.add(fallback)
+            out.append(profiles[fallback])
+    return out
 
 
 def get_profile(name: str | None = None) -> Profile:
@@ -144,6 +172,7 @@ def _main_profile() -> Profile:
         DEFAULT_NAME, provider, where="LLM_", model=_setting("LLM_MODEL"),
         base_url=_setting("LLM_BASE_URL"), api_key_env=_setting("LLM_API_KEY_ENV"),
         label=None, max_retries=_retries(), timeout=_timeout(),
+        fallbacks=_fallbacks(_setting("LLM_FALLBACKS"), "LLM_FALLBACKS"), context_tokens=_context_tokens(),
     ), {"api": _setting("LLM_API"), "structured_output": _setting("LLM_STRUCTURED_OUTPUT"),
         "previous_response_id": getattr(settings, "LLM_PREVIOUS_RESPONSE_ID", False)}, "LLM_")
 
@@ -188,6 +217,8 @@ def _extra_profiles() -> dict[str, Profile]:
             api_key_env=spec.get("api_key_env"), label=spec.get("label"),
             max_retries=_number(spec, "max_retries", where, _retries(), integer=True),
             timeout=_number(spec, "timeout", where, _timeout(), integer=False),
+            fallbacks=_fallbacks(spec.get("fallbacks"), f"{where}.fallbacks"),
+            context_tokens=_number(spec, "context_tokens", where, _context_tokens(), integer=True),
         )
         profiles[name] = _with_api_options(profiles[name], spec, where)
     return profiles
@@ -219,7 +250,8 @@ def _with_api_options(profile: Profile, spec: dict[str, Any], where: str) -> Pro
 
 
 def _profile(name: str, provider: str, *, where: str, model: Any, base_url: Any, api_key_env: Any,
-             label: Any, max_retries: int, timeout: float) -> Profile:
+             label: Any, max_retries: int, timeout: float, fallbacks: tuple[str, ...] = (),
+             context_tokens: int = 100_000) -> Profile:
     """Validate one profile's fields. ``where`` is ``"LLM_"`` for the main profile (errors
     then name LLM_MODEL, LLM_BASE_URL ...) or ``"LLM_PROFILES['x']"`` for an extra one."""
 
@@ -234,7 +266,7 @@ def _profile(name: str, provider: str, *, where: str, model: Any, base_url: Any,
         if name == DEFAULT_NAME:
             return demo_profile()
         return Profile(name, "demo", "demo", label=label or demo_profile().label, max_retries=0,
-                       timeout=timeout)
+                       timeout=timeout, context_tokens=context_tokens, fallbacks=fallbacks)
     if provider == "openai_compatible" and not base_url:
         raise ImproperlyConfigured(
             f"{setting('base_url')} is required for the openai_compatible provider, "
@@ -258,6 +290,7 @@ def _profile(name: str, provider: str, *, where: str, model: Any, base_url: Any,
         name=name, provider=provider, model=model, base_url=base_url or None,
         api_key_env=api_key_env or DEFAULT_KEY_ENV.get(provider),
         label=label or _label(provider, model, base_url), max_retries=max_retries, timeout=timeout,
+        fallbacks=fallbacks, context_tokens=context_tokens,
     )
 
 
@@ -277,9 +310,26 @@ def _setting(name: str) -> Any:
 
 
 def _retries() -> int:
-    value = getattr(settings, "LLM_MAX_RETRIES", 2)
+    value = getattr(settings, "LLM_MAX_RETRIES", 4)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ImproperlyConfigured(f"LLM_MAX_RETRIES must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _fallbacks(value: Any, where: str) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ImproperlyConfigured(f"{where} must be a list of profile names, e.g. [\"claude\", \"local\"]")
+    return tuple(value)
+
+
+def _context_tokens() -> int:
+    value = getattr(settings, "LLM_CONTEXT_TOKENS", 100_000)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1000:
+        raise ImproperlyConfigured(f"LLM_CONTEXT_TOKENS must be an integer >= 1000, got {value!r}")
     return value
 
 
@@ -318,7 +368,8 @@ def build_provider(profile: Profile) -> Provider:
             f"{profile.api_key_env} environment variable on the server.",
             provider=profile.provider,
         )
-    options: dict[str, Any] = {"api_key": key or PLACEHOLDER_KEY, "max_retries": profile.max_retries,
+    # The engine owns retries (assistant/providers/retry.py): the SDK's are off, or they multiply.
+    options: dict[str, Any] = {"api_key": key or PLACEHOLDER_KEY, "max_retries": 0,
                                "timeout": profile.timeout}
     if profile.base_url:  # otherwise the SDK reads OPENAI_BASE_URL / ANTHROPIC_BASE_URL
         options["base_url"] = profile.base_url

@@ -105,6 +105,14 @@ const handlers = {
     transcript.delta(event.message_id, event.delta);
     busyAgain("Writing…");
   },
+  "assistant.retry": (event) => {
+    transcript.retry(event);
+    busyAgain(event.fallback ? "Switching model…" : "Retrying…");
+  },
+  "context.trimmed": (event) => {
+    transcript.notice(`This conversation is longer than the model can read: the ${event.dropped_messages} `
+      + "oldest messages were left out of what it was sent.", "info");
+  },
   "tool.call": (event) => {
     transcript.toolCall(event.tool_call);
     busyAgain(`Running ${event.tool_call.name}…`);

@@ -114,12 +114,38 @@ export class Transcript {
     if (article.dataset.final) return; // already shown in full (replay after a render)
     const body = article.querySelector(".msg-body");
     body.hidden = false;
+    article.querySelector(".msg-retry")?.remove();
     article.classList.add("msg-streaming");
     body.append(document.createTextNode(text));
   }
 
+  /** assistant.retry: the turn broke off and is asked again; drop its streamed text. */
+  retry(event) {
+    const article = this.message(event.message_id);
+    if (!article || article.dataset.final) return;
+    const body = article.querySelector(".msg-body");
+    body.textContent = "";
+    body.hidden = true;
+    let note = article.querySelector(".msg-retry");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "msg-meta msg-retry";
+      article.append(note);
+    }
+    note.textContent = event.fallback
+      ? `The model is unavailable; answering with ${event.profile} instead…`
+      : `The answer broke off; retrying (attempt ${event.attempt})…`;
+  }
+
   assistantMessage(message) {
     const article = this.message(message.id) ?? this.assistantArticle(message.id);
+    article.querySelector(".msg-retry")?.remove();
+    if (message.profile && !article.querySelector(".msg-profile")) {
+      const label = document.createElement("p");
+      label.className = "msg-meta msg-profile";
+      label.textContent = `Answered by ${message.profile.label} (fallback)`;
+      article.append(label);
+    }
     const body = article.querySelector(".msg-body");
     body.className = "msg-body markdown";
     body.innerHTML = message.html; // rendered and sanitised by the server (assistant/rendering.py)

@@ -257,3 +257,24 @@ def test_under_wsgi_an_event_stream_request_gets_the_json_reply(user, secret):
                              headers={"Authorization": f"Bearer {secret}", "Accept": "text/event-stream"})
     assert response.status_code == 200 and response["Content-Type"].startswith("application/json")
     assert response.json()["run"]["status"] == "completed"
+
+
+async def test_the_event_stream_withdraws_a_broken_attempts_text_with_assistant_retry(api, fake, convo):
+    fake.script_openai(text("Broken half of an answer", chunks=4).fault("cut", "text"),
+                       text("The whole answer.", chunks=2))
+    frames = await read_sse(await say(api, convo, "hello", **STREAM))
+    types = [f["event"] for f in frames]
+    retry = types.index("assistant.retry")
+    withdrawn = frames[retry]["data"]
+    deltas = [f["data"] for f in frames if f["event"] == "assistant.delta"]
+    assert {d["message_id"] for d in deltas} == {withdrawn["message_id"]}
+    # a client that drops the text before assistant.retry is left with exactly the answer
+    kept = "".join(f["data"]["delta"] for f in frames[retry:] if f["event"] == "assistant.delta")
+    assert kept == "The whole answer." and withdrawn["attempt"] == 2 and withdrawn["fallback"] is False
+    assert frames[-1]["data"]["run"]["status"] == "completed"
+
+
+async def test_the_json_reply_is_the_retried_answer_only(api, fake, convo):
+    fake.script_openai(text("Broken half", chunks=2).fault("drop", "text"), text("Whole."))
+    body = (await say(api, convo, "hello")).json()
+    assert body["message"]["content"] == "Whole." and body["run"]["status"] == "completed"

@@ -18,6 +18,7 @@ KEY_ENV = "TOOLGATE_TEST_LLM_KEY"
 def use_fake_profiles(settings: Any, monkeypatch: Any, server: Any, *, max_retries: int = 2) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-test-not-a-real-key")
     settings.LLM_MAX_RETRIES = max_retries
+    settings.LLM_RETRY_BASE_DELAY = 0.01  # backoff stays exponential, in milliseconds
     settings.LLM_PROFILES = json.dumps({
         "fake-openai": {"provider": "openai", "model": "gpt-test", "base_url": server.openai_base_url,
                         "api_key_env": KEY_ENV},

@@ -58,3 +58,16 @@ def test_recover_runs_closes_runs_left_running_and_leaves_waiting_ones(user):
     assert stuck.status == "failed" and stuck.error_code == "interrupted"
     assert waiting.status == "waiting"
     assert "1 interrupted run(s) closed." in out.getvalue()
+
+
+def test_a_retried_turn_tells_the_terminal_to_disregard_the_broken_text(monkeypatch, user, fake_llm,
+                                                                       settings):
+    from tests.assistant.engine_helpers import use_fake_profiles
+    from tests.fakes.scripts import text
+
+    use_fake_profiles(settings, monkeypatch, fake_llm)
+    fake_llm.script_openai(text("Broken half of it", chunks=3).fault("cut", "text"), text("All of it."))
+    out, err = chat(monkeypatch, "hello\n", user="alice", profile="fake-openai")
+    broken, _, after = out.partition("[retrying, attempt 2:")
+    assert broken.strip().startswith("Broken") and "disregard the text above]" in after
+    assert after.rstrip().endswith("All of it.")

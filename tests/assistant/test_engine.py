@@ -158,7 +158,7 @@ async def test_repeated_invalid_calls_stop_the_run_with_a_clear_error(fake, user
     assert "kept sending invalid calls to add" in run.error
 
 
-async def test_a_429_is_retried_by_the_sdk_and_the_run_completes(fake, user, calls):
+async def test_a_429_is_retried_and_the_run_completes(fake, user, calls):
     fake.script_openai(error(429), text("after the retry"))
     convo = await new_conversation(user)
     run = await make_engine(calls).send(convo, user, "hi")
@@ -167,7 +167,7 @@ async def test_a_429_is_retried_by_the_sdk_and_the_run_completes(fake, user, cal
     assert [m.content for m in await messages_of(convo)] == ["hi", "after the retry"]
 
 
-async def test_a_500_until_the_sdk_gives_up_fails_the_run_and_keeps_the_conversation_valid(
+async def test_a_500_until_the_retries_run_out_fails_the_run_and_keeps_the_conversation_valid(
         fake, user, calls, settings):
     settings.LLM_MAX_RETRIES = 1
     fake.script_openai(error(500), error(500), text("next time works"))
@@ -181,7 +181,9 @@ async def test_a_500_until_the_sdk_gives_up_fails_the_run_and_keeps_the_conversa
     assert again.status == Run.Status.COMPLETED
 
 
-async def test_a_stream_cut_midway_keeps_the_partial_text_marked_interrupted(fake, user, calls):
+async def test_a_stream_cut_midway_with_no_retries_left_keeps_the_partial_text_marked_interrupted(
+        fake, user, calls, settings):
+    settings.LLM_MAX_RETRIES = 0
     fake.script_openai(text("one two three four five six", chunks=6).cut(after=3), text("fine now"))
     convo = await new_conversation(user)
     run = await make_engine(calls).send(convo, user, "talk")

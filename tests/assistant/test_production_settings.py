@@ -26,9 +26,11 @@ print(json.dumps({
     "layer": s.CHANNEL_LAYERS["default"]["BACKEND"], "broker": s.CELERY_BROKER_URL,
     "layer_hosts": s.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts"),
     "transport": s.CELERY_BROKER_TRANSPORT_OPTIONS, "middleware": s.MIDDLEWARE,
+    "cache_options": s.CACHES["default"].get("OPTIONS", {}),
     "secure": [getattr(s, n, None) for n in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
                "SECURE_SSL_REDIRECT", "SECURE_PROXY_SSL_HEADER", "SECURE_HSTS_SECONDS")],
-}))
+}, default=lambda o: o.__module__ + "." + o.__name__ if isinstance(o, type) else {
+    "class": type(o).__module__ + "." + type(o).__name__, "retries": o.get_retries()}))
 """
 PRODUCTION_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_HTTPS", "SQLITE_PATH")
 
@@ -87,6 +89,23 @@ def test_redis_url_moves_cache_channel_layer_and_broker_to_redis(tmp_path):
     assert shown["layer"] == "channels_redis.core.RedisChannelLayer"
     assert shown["broker"] == "redis://cache.internal:6379/0"
     assert shown["transport"]["visibility_timeout"] == 3600
+
+
+def test_every_redis_client_retries_broken_connections_and_checks_idle_ones(tmp_path):
+    """A restarted Redis closes every pooled connection: each client must reconnect and retry
+    rather than fail the next command on each stale connection (tests/prod covers it live)."""
+    shown = load(tmp_path, REDIS_URL="redis://cache.internal:6379/0")
+    [host] = shown["layer_hosts"]
+    assert host["retry"] == {"class": "redis.asyncio.retry.Retry", "retries": 16}
+    assert host["health_check_interval"] == 10
+    assert host["retry_on_error"] == ["redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError"]
+    assert shown["cache_options"]["retry"] == {"class": "redis.retry.Retry", "retries": 16}
+    assert shown["cache_options"]["health_check_interval"] == 10
+    assert shown["transport"]["health_check_interval"] == 10 and shown["transport"]["retry_on_timeout"]
+    tuned = load(tmp_path, REDIS_URL="redis://cache.internal:6379/0", REDIS_RETRIES="3",
+                 REDIS_HEALTH_CHECK_INTERVAL="2")
+    assert tuned["layer_hosts"][0]["retry"]["retries"] == 3
+    assert tuned["cache_options"]["health_check_interval"] == 2
 
 
 def test_the_channel_layers_read_timeout_outlasts_its_blocking_receive(tmp_path):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import os
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -115,3 +119,56 @@ async def test_an_open_socket_is_told_that_the_run_ended(user, monkeypatch, sett
     assert finished["type"] == "run.finished" and finished["run"]["status"] == "failed"
     assert finished["run"]["error"]["code"] == "interrupted"
     await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_server_killed_mid_tool_call_leaves_no_call_running_after_recovery(user, tmp_path):
+    """The crash as it happens: a real Daphne runs an allowed ``run_python`` for this user's
+    message and is SIGKILLed while the code runs, before any tool-results turn (and so any
+    RunToolCall link) exists. Recovery past the lease closes the run *and* the call, audits
+    the ending, and the code never runs again."""
+    from approvals.models import AuditEvent, ToolPolicy
+    from tests.live import Daphne, connect, events_until, say, session_cookie
+
+    await ToolPolicy.objects.acreate(tool_name="run_python", approval=ToolPolicy.Approval.NEVER)
+    shared = Path(tempfile.mkdtemp(prefix="toolgate-kill-"))
+    os.chmod(shared, 0o777)  # the sandbox's unprivileged uid writes the marker here
+    marker = shared / "ran.txt"
+    code = f"open({str(marker)!r}, 'a').write('ran\\n')\nimport time\ntime.sleep(60)"
+    convo = await Conversation.objects.acreate(owner=user, profile="demo")
+    cookie = await sync_to_async(session_cookie)(user)
+    server = await asyncio.to_thread(Daphne(tmp_path / "daphne.log").start)
+    try:
+        socket = await connect(server, cookie, f"/ws/conversations/{convo.pk}/")
+        await say(socket, "/call run_python " + json.dumps({"code": code}))
+        await events_until(socket, "tool.call")
+        for _ in range(600):
+            if marker.exists():
+                break
+            await asyncio.sleep(0.1)
+        assert marker.exists(), server.output()[-3000:]
+        record = await ToolCall.objects.aget(tool_name="run_python")
+        assert record.status == ToolCall.Status.RUNNING
+        server.kill()
+    finally:
+        server.stop()
+    run = await Run.objects.aget(conversation=convo)
+    assert run.status == Run.Status.RUNNING
+    assert not await RunToolCall.objects.filter(run=run).aexists()  # nothing links the call yet
+    await Run.objects.filter(pk=run.pk).aupdate(updated_at=timezone.now() - timedelta(seconds=LEASE + 5))
+
+    assert await sync_to_async(recovery.close_interrupted_runs)(LEASE) == 1
+
+    await record.arefresh_from_db()
+    assert record.status == ToolCall.Status.FAILED
+    assert "was not run again" in record.error["message"]
+    kinds = [k async for k in AuditEvent.objects.filter(tool_call_id=record.pk).order_by("seq")
+             .values_list("kind", flat=True)]
+    assert kinds[-2:] == ["call.started", "call.failed"]
+    run = await Run.objects.aget(pk=run.pk)
+    assert (run.status, run.error_code) == (Run.Status.FAILED, "interrupted")
+    history = await sync_to_async(conversation_history)(convo.pk)
+    assert [m.role for m in history] == ["user", "assistant", "tool"]
+    [result] = history[-1].tool_results
+    assert result.is_error and "was not run again" in result.content
+    assert marker.read_text() == "ran\n"

@@ -89,6 +89,9 @@ class LiveServer:
             return "(no server log)"
 
 
+_broken_once: set[str] = set()
+
+
 def _answer(request: RecordedRequest) -> Step:
     """``echo: X`` is answered with X in one piece, ``fail: …`` with an HTTP 500, ``long: …``
     with the slow answer five times over (~12 s: still running when a test stops it, however
@@ -99,6 +102,11 @@ def _answer(request: RecordedRequest) -> Step:
         return text(last.removeprefix("echo: "))
     if isinstance(last, str) and last.startswith("fail: "):
         return error(500)
+    if isinstance(last, str) and last.startswith("flaky: "):  # broken mid-text the first time
+        if last not in _broken_once:
+            _broken_once.add(last)
+            return text("Withdrawn words, never kept", chunks=4).fault("cut", "text")
+        return text(last.removeprefix("flaky: "), chunks=3)
     if isinstance(last, str) and last.startswith("long: "):
         return text(" ".join([SLOW_ANSWER] * 5), chunks=5 * SLOW_CHUNKS).delayed(between=SLOW_DELAY)
     return text(SLOW_ANSWER, chunks=SLOW_CHUNKS).delayed(between=SLOW_DELAY)
@@ -124,7 +132,11 @@ def _server_env(database: str, slow_llm: FakeLLMServer) -> dict[str, str]:
         "LLM_PROFILES": json.dumps({"slow": {
             "provider": "openai_compatible", "model": "fake-slow", "base_url": slow_llm.openai_base_url,
             "label": "Slow fake model (tests)", "max_retries": 0,
+        }, "flaky": {
+            "provider": "openai_compatible", "model": "fake-flaky", "base_url": slow_llm.openai_base_url,
+            "label": "Flaky fake model (tests)", "max_retries": 2,
         }}),
+        "LLM_RETRY_BASE_DELAY": "1.5",  # long enough to see the retry notice
         "PYTHONUNBUFFERED": "1",
     })
     return env

@@ -439,3 +439,15 @@ def test_sync_required_reloads_the_page_and_resumes_after_the_given_seq(new_cont
     wait_idle(page)
     assert [after_of(ws) for ws in sockets] == [0, last]
     expect(last_reply(page)).to_contain_text("word40")
+
+
+def test_a_retried_answer_drops_the_withdrawn_text_and_says_it_is_retrying(new_context, user):
+    page = open_conversation(new_context(user), conversation_for(user, "flaky"))
+    send(page, "flaky: The answer that stays.")
+    notice = page.locator(".msg-assistant .msg-retry")
+    expect(notice).to_contain_text("retrying (attempt 2)", timeout=RUN_TIMEOUT)
+    expect(page.locator(".msg-assistant").last).not_to_contain_text("Withdrawn")
+    wait_idle(page)
+    expect(last_reply(page)).to_have_text("The answer that stays.")
+    expect(notice).to_have_count(0)
+    assert "Withdrawn" not in page.locator("#transcript").inner_text()

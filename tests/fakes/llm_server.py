@@ -319,6 +319,9 @@ class FakeLLMServer:
         request.step = step
         if step.delay_first:
             await asyncio.sleep(step.delay_first)
+        if step.fault_kind == "drop" and step.fault_point == "start":
+            writer.transport.abort()  # no status line at all: a connection error
+            return False
         headers = dict(step.headers)
         if step.is_error:
             await self._send_json(writer, step.status, self._error_body(request.api, step), headers,
@@ -361,28 +364,60 @@ class FakeLLMServer:
         if step.cut_after is not None:
             events = events[: step.cut_after]
         events += tail
+        stall_at: int | None = None
+        openai = request.api == "openai"  # stream faults are scripted for Chat Completions and Anthropic
+        if step.fault_kind is not None:
+            at = fault_index(events, step.fault_point, openai)
+            if step.fault_kind == "stall":
+                stall_at = at
+            else:
+                events = events[:at]
+                if step.fault_kind == "garbage":
+                    events.append((b"" if openai else b"event: content_block_delta\n")
+                                  + b'data: {"id": "garbage", "choices": [{"delta": \x00\n\n')
+                cut = step.fault_kind in ("drop", "garbage")
         writer.write(_head(200, {"content-type": "text/event-stream; charset=utf-8",
                                  "cache-control": "no-cache", "transfer-encoding": "chunked",
                                  **headers}, request.seq))
-        if not step.delay_between and not cut:  # the body and its end in one write, as servers do
+        if not step.delay_between and not cut and stall_at is None:
+            # the body and its end in one write, as servers do
             writer.write(b"".join(_chunk(e) for e in events) + b"0\r\n\r\n")
             await writer.drain()
             return True
-        if not step.delay_between:
+        if not step.delay_between and stall_at is None:
             writer.write(b"".join(_chunk(e) for e in events))
         else:
             for i, event in enumerate(events):
-                if i:
+                if i == stall_at:
+                    await writer.drain()
+                    await asyncio.sleep(step.stall_seconds)
+                if i and step.delay_between:
                     await asyncio.sleep(step.delay_between)
                 writer.write(_chunk(event))
                 await writer.drain()
         if cut:  # close mid-body (after flushing): the client sees an incomplete chunked read
-            writer.close()
-            await writer.wait_closed()
+            await writer.drain()
+            writer.transport.abort() if step.fault_kind == "drop" else writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
             return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+def fault_index(events: list[bytes], point: str, openai: bool) -> int:
+    """How many events go out before a fault at ``point``: none (``start``), up to and
+    including the first text delta (``text``), or the first fragment of a tool call's
+    arguments (``arguments``). A stream without such an event breaks before its end."""
+    if point == "start":
+        return 0
+    marker = (b'"content":"' if point == "text" else b'"arguments":"') if openai else (
+        b'"text_delta"' if point == "text" else b'"input_json_delta"')
+    for i, event in enumerate(events):
+        if marker in event and not (openai and (b'"arguments":""' in event or b'"content":""' in event)):
+            return i + 1
+    return max(0, len(events) - 2)
 
 
 def _head(status: int, headers: dict[str, str], seq: int) -> bytes:

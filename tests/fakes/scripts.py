@@ -20,6 +20,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Api = Literal["openai", "anthropic", "responses"]  # responses = the OpenAI Responses API
+# A stream fault (Step.fault) and where in the stream it strikes: before the first token,
+# after the first text delta, or after the first fragment of a tool call's arguments.
+FaultKind = Literal["cut", "drop", "garbage", "stall"]
+FaultPoint = Literal["start", "text", "arguments"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ class Step:
     stream_error_after: int | None = None  # send an SSE error event after this many events
     delay_first: float = 0.0  # seconds before the status line
     delay_between: float = 0.0  # seconds between SSE events
+    fault_kind: FaultKind | None = None
+    fault_point: FaultPoint = "start"
+    stall_seconds: float = 0.0
 
     # --- chaining ---------------------------------------------------------------------
 
@@ -94,6 +101,17 @@ class Step:
         finish/[DONE]/message_stop tells the client the answer is incomplete.
         """
         return replace(self, cut_after=after, cut_clean=clean)
+
+    def fault(self, kind: FaultKind, at: FaultPoint = "start", *, stall: float = 30.0) -> Step:
+        """Break this stream at a point of its content, in either wire format:
+
+        - ``cut``: end the HTTP body politely there — no finish reason, ``[DONE]`` or
+          ``message_stop`` (at ``start``: right after the headers);
+        - ``drop``: drop the TCP connection there (at ``start``: before any response);
+        - ``garbage``: send a chunk that is not JSON there, then drop the connection;
+        - ``stall``: fall silent there for ``stall`` seconds, then go on normally.
+        """
+        return replace(self, fault_kind=kind, fault_point=at, stall_seconds=stall)
 
     def delayed(self, first: float = 0.0, between: float = 0.0) -> Step:
         return replace(self, delay_first=first, delay_between=between)
@@ -234,6 +252,6 @@ def fragments(content: str, n: int) -> list[str]:
 
 
 __all__ = [
-    "Api", "Step", "ToolCallSpec", "call", "error", "fragments", "refusal", "reply", "split", "text",
-    "tool_calls", "words",
+    "Api", "FaultKind", "FaultPoint", "Step", "ToolCallSpec", "call", "error", "fragments", "refusal",
+    "reply", "split", "text", "tool_calls", "words",
 ]

@@ -72,6 +72,12 @@ class Command(BaseCommand):
         if kind == "assistant.delta":
             out.write(event["delta"], ending="")
             out.flush()
+        elif kind == "assistant.retry":  # the streamed text above is withdrawn
+            why = (f"answering with {event['profile']} instead" if event.get("fallback")
+                   else f"retrying, attempt {event['attempt']}")
+            out.write(f"\n[{why}: {event['reason']} — disregard the text above]")
+        elif kind == "assistant.message" and event["message"].get("profile"):
+            out.write(f"\n[answered by {event['message']['profile']['label']} (fallback)]")
         elif kind == "assistant.message":
             out.write("")
         elif kind == "tool.call":

@@ -244,7 +244,8 @@ def test_providers_are_built_for_each_kind(monkeypatch):
                                                 api_key_env="ANTHROPIC_API_KEY"))
 
     assert isinstance(openai_provider, OpenAIChatProvider)
-    assert openai_provider.client.max_retries == 3
+    # One layer owns retries: the engine (profile.max_retries), never the SDK as well.
+    assert openai_provider.client.max_retries == 0 and anthropic_provider.client.max_retries == 0
     assert openai_provider.max_tokens_param == "max_completion_tokens"
     assert isinstance(anthropic_provider, AnthropicProvider)
     assert anthropic_provider.model == "claude-x"

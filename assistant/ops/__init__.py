@@ -1,0 +1,1 @@
+"""Operations plumbing: how the app talks to the servers it depends on."""
