@@ -386,7 +386,9 @@ async def test_responses_reasoning_is_stored_with_the_turn_and_sent_back_next_tu
     assert second["input"][1] == item and second["input"][2]["call_id"] == "r1"
 
 
-async def test_a_responses_stream_cut_midway_fails_the_run_with_the_same_error_as_chat(fake, user, calls):
+async def test_a_responses_stream_cut_midway_with_no_retries_left_fails_the_run_as_chat_does(
+        fake, user, calls, settings):
+    settings.LLM_MAX_RETRIES = 0
     fake.script_responses(text("partial answer here", chunks=3).cut(after=6))  # 2 deltas
     convo = await new_conversation(user, "fake-responses")
     run = await make_engine(calls).send(convo, user, "hi")
