@@ -12,10 +12,14 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from assistant.env import env_bool, env_float, env_int, env_list, env_str
+from assistant.env import env_bool, env_float, env_int, env_list, env_str, load_recorded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TOOLGATE_VAR_DIR", str(BASE_DIR / "var")))
+# `make run` records its development configuration here, so the commands the README shows
+# (`manage.py chat`, `shell`, `createsuperuser`) work outside make too; see assistant/env.py.
+DEVELOPMENT_ENV = VAR_DIR / "development.env"
+load_recorded(DEVELOPMENT_ENV)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
