@@ -27,4 +27,6 @@ def render_markdown(text: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
+        # Links open in a new tab: following one must not leave the chat (issue 14).
+        set_tag_attribute_values={"a": {"target": "_blank"}},
     )

@@ -62,13 +62,19 @@ function setRun(state, statusText) {
 function send(text) {
   const frame = { type: "user.message", content: text, client_id: uuid4() };
   if (!socket.send(frame)) {
-    alerts.show("Not connected: the message was not sent. It will be possible again once reconnected.");
+    alerts.show("Not connected: the message was not sent. It will be possible again once reconnected.",
+      "not_sent");
     return false;
   }
   pendingFrame = frame;
   resent = false;
   setRun("sending");
   return true;
+}
+
+/** A message went through: alerts about earlier refused or unsent ones are out of date. */
+function clearRefusals() {
+  for (const code of [...REFUSED, "not_sent"]) alerts.clear(code);
 }
 
 function stop() {
@@ -97,6 +103,7 @@ const handlers = {
     if (event.message.role !== "user") return;
     transcript.userMessage(event.message);
     showTitle(event.message.content);
+    clearRefusals();
     pendingFrame = null;
     composer.accepted();
     setRun("running");

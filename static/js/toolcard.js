@@ -4,6 +4,7 @@
 
 const STATUS_LABELS = { running: "Running…", ok: "Done", error: "Failed", pending: "Waiting for approval" };
 const DECISION_LABELS = { approved: "Approved", denied: "Denied", expired: "Expired" };
+const WAITING_TEXT = "Waiting for an approver to decide; nothing has run yet.";
 
 /** The model's argument text, indented when it is JSON and verbatim when it is not. */
 export function prettyArguments(text) {
@@ -48,17 +49,49 @@ export function createCard(call) {
   const head = el("header", "tool-head");
   const icon = el("span", "tool-icon");
   icon.setAttribute("aria-hidden", "true");
-  head.append(icon, el("code", "tool-name", call.name), el("span", "tool-status"), el("span", "tool-duration"));
+  const edited = el("span", "tool-edited");
+  edited.hidden = true;
+  head.append(icon, el("code", "tool-name", call.name), el("span", "tool-status"), edited,
+    el("span", "tool-duration"));
+  const waiting = el("p", "tool-waiting", WAITING_TEXT);
+  waiting.hidden = true;
   const error = el("p", "tool-error");
   error.append(el("code", "tool-error-type"), " ", el("span", "tool-error-message"));
+  const changes = part("Changed by the approver", "tool-part-changes", el("ul", "tool-changes"));
   const result = part("Result", "tool-part-result", el("pre", "tool-result"));
   const errorPart = part("Error", "tool-part-error", error);
+  changes.hidden = true;
   result.hidden = true;
   errorPart.hidden = true;
-  card.append(head, part("Arguments", "", el("pre", "tool-args", prettyArguments(call.arguments ?? ""))),
-    result, errorPart);
+  card.append(head, waiting, part("Arguments", "", el("pre", "tool-args", prettyArguments(call.arguments ?? ""))),
+    changes, result, errorPart);
   updateCard(card, call);
   return card;
+}
+
+/**
+ * An approver changed the arguments before approving (issue 14): show what ran, say who
+ * changed it, and list each changed field as before → after. `edited` is the
+ * `tool_call.edited` of approval.decided: {by, arguments, changes: [{field, before, after}]}.
+ */
+export function applyEdit(card, edited) {
+  if (!edited || !Array.isArray(edited.changes) || !edited.changes.length) return;
+  const q = (selector) => card.querySelector(selector);
+  card.dataset.edited = "true";
+  q(".tool-args").textContent = prettyArguments(edited.arguments);
+  q(".tool-args").previousElementSibling.textContent = "Arguments that ran";
+  const badge = q(".tool-edited");
+  badge.textContent = edited.by ? `Edited by the approver ${edited.by}` : "Edited by the approver";
+  badge.hidden = false;
+  const list = q(".tool-changes");
+  list.replaceChildren(...edited.changes.map((change) => {
+    const item = el("li");
+    item.append(el("code", "tool-change-field", change.field ?? ""), ": ",
+      el("del", "tool-change-before", change.before ?? "(absent)"), " → ",
+      el("ins", "tool-change-after", change.after ?? "(removed)"));
+    return item;
+  }));
+  q(".tool-part-changes").hidden = false;
 }
 
 /**
@@ -93,7 +126,12 @@ export function updateCard(card, call, decision) {
     q(".tool-result").textContent = pretty(call.result);
     resultPart.hidden = false;
   }
-  if (call.error) {
+  // Waiting for approval is not a failure: its "approval_required" error is the reason to wait.
+  q(".tool-waiting").hidden = card.dataset.status !== "pending";
+  if (status === "pending") {
+    delete card.dataset.errorType;
+    errorPart.hidden = true;
+  } else if (call.error) {
     q(".tool-error-type").textContent = errorType;
     q(".tool-error-message").textContent = call.error.message ?? "";
     errorPart.hidden = false;

@@ -9,7 +9,7 @@
 // Streamed text is only ever added as text nodes. The one HTML insertion is the
 // server-rendered, sanitised `html` of an assistant.message (docs/protocol.md).
 
-import { createCard, updateCard } from "./toolcard.js";
+import { applyEdit, createCard, updateCard } from "./toolcard.js";
 
 const NEAR_BOTTOM_PX = 80;
 
@@ -154,7 +154,9 @@ export class Transcript {
   }
 
   approvalDecided(call, decision) {
-    updateCard(this.card(call), call, decision);
+    const card = this.card(call);
+    updateCard(card, call, decision);
+    applyEdit(card, call.edited);
   }
 
   notice(text, level = "info", runId = "") {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from html.parser import HTMLParser
@@ -347,6 +348,21 @@ async def test_a_refused_frame_gets_an_error_without_seq_and_the_socket_stays_op
     assert "seq" not in refusal  # not history: it is about this client's own frame
     assert not await Message.objects.filter(conversation=conversation).aexists()
     await works(socket)
+
+
+async def test_too_long_and_too_large_messages_are_refused_in_plain_words(open_socket, settings, user, alice):
+    settings.REALTIME_MAX_FRAME_BYTES = FRAME_SIZE_LIMIT
+    settings.ASSISTANT_MAX_MESSAGE_CHARS = 100
+    socket = await open_socket((await conversation_for(user)).pk, alice)
+    await socket.send_to(text_data=json.dumps(message("x" * 101)))
+    assert (await receive(socket))["message"] == (
+        "The message was not sent: it is 101 characters long and the limit is 100. "
+        "Shorten it and send it again.")
+    await socket.send_to(text_data=json.dumps(message("é" * 1100), ensure_ascii=False))
+    refusal = (await receive(socket))["message"]
+    assert re.match(r"The message was not sent: it is too large \(2\.\d kB; the limit is 2\.0 kB\)\.",
+                    refusal)
+    assert "Frames" not in refusal and refusal.endswith("Shorten it and send it again.")
 
 
 async def test_a_binary_frame_is_refused_and_the_socket_stays_open(open_socket, user, alice):
