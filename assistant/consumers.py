@@ -127,6 +127,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.conversation_event(message)
         elif message["type"] == "conversation.tail":
             await self.conversation_tail(message)
+        elif message["type"] == "conversation.ephemeral":
+            await self.conversation_ephemeral(message)
         else:
             await super().dispatch(message)
 
@@ -140,6 +142,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         else:
             await self._send(event)
         self._watch_tail()
+
+    async def conversation_ephemeral(self, message: dict[str, Any]) -> None:
+        """Handler for ``conversation.ephemeral`` (streamed tool-call arguments, issue 16):
+        passed on only when this socket is caught up with the log, never mid-replay."""
+        event = message["event"]
+        if event.get("after_seq") == self.last_sent:
+            await self.send(text_data=json.dumps(event))
 
     def _watch_tail(self) -> None:
         """Look at the log's tail once the stream has been quiet for a moment.

@@ -29,9 +29,12 @@ from assistant.providers.base import (
     Provider,
     ProviderError,
     TextDelta,
+    ToolCallDelta,
     ToolCallFinished,
+    ToolCallStarted,
     Usage,
 )
+from assistant.transcript.argstream import ArgumentStream
 from tools.context import ToolContext
 from tools.errors import ErrorType
 from tools.gate import aavailable_tools
@@ -223,6 +226,7 @@ class Engine:
         text: list[str] = []
         calls: dict[int, ToolCallFinished] = {}
         usage, finished = Usage(), Finished("stop")
+        arguments = ArgumentStream()  # issue 16: the arguments growing in the card, coalesced
         try:
             # Operations: times the turn, counts provider errors and tokens (assistant/metrics.py).
             async for event in metrics.instrumented(provider.stream(request), provider=provider.name,
@@ -231,8 +235,11 @@ class Engine:
                     text.append(event.text)
                     await self.emit({"type": "assistant.delta", "message_id": str(message_id),
                                      "delta": event.text})
-                elif isinstance(event, ToolCallFinished):
-                    calls[event.index] = event
+                elif isinstance(event, (ToolCallStarted, ToolCallDelta, ToolCallFinished)):
+                    if isinstance(event, ToolCallFinished):
+                        calls[event.index] = event
+                    for frame in arguments.feed(event):
+                        await self.emit(frame)
                 elif isinstance(event, Usage):
                     usage = event
                 elif isinstance(event, Finished):

@@ -116,6 +116,10 @@ const handlers = {
     transcript.toolCall(event.tool_call);
     busyAgain(`Running ${event.tool_call.name}…`);
   },
+  "tool.call.delta": (event) => {
+    transcript.toolCallDelta(event.tool_call, event.offset, event.delta);
+    busyAgain(`Preparing ${event.tool_call.name}…`);
+  },
   "tool.result": (event) => {
     transcript.toolResult(event.tool_call);
     if (event.tool_call.status !== "pending") busyAgain("Working…");

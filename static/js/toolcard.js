@@ -2,7 +2,9 @@
 // templates/assistant/_tool_card.html renders for stored calls.
 // Everything a tool or model sent is set with textContent: arguments and results are data.
 
-const STATUS_LABELS = { running: "Running…", ok: "Done", error: "Failed", pending: "Waiting for approval" };
+const STATUS_LABELS = {
+  streaming: "Receiving arguments…", running: "Running…", ok: "Done", error: "Failed", pending: "Waiting for approval",
+};
 const DECISION_LABELS = { approved: "Approved", denied: "Denied", expired: "Expired" };
 const WAITING_TEXT = "Waiting for an approver to decide; nothing has run yet.";
 
@@ -102,8 +104,11 @@ export function updateCard(card, call, decision) {
   const status = call.status || card.dataset.status || "running";
   card.dataset.status = status;
   const q = (selector) => card.querySelector(selector);
-  if (call.arguments !== undefined && !q(".tool-args").textContent) {
+  // The complete arguments replace whatever was streamed (issue 16), once.
+  if (call.arguments !== undefined && (!q(".tool-args").textContent || "received" in card.dataset)) {
     q(".tool-args").textContent = prettyArguments(call.arguments);
+    delete card.dataset.received;
+    delete card.dataset.gap;
   }
   const errorType = call.error?.type ?? "";
   if (errorType) card.dataset.errorType = errorType;
@@ -138,4 +143,35 @@ export function updateCard(card, call, decision) {
   } else if (status === "running" || status === "ok") {
     errorPart.hidden = true;
   }
+}
+
+// --- streamed arguments (issue 16: tool.call.delta) ------------------------------------------
+
+/** Characters as the server counts them (code points), for the frames' offsets. */
+function codePoints(text) {
+  let n = 0;
+  for (const _ of text) n += 1;
+  return n;
+}
+
+/**
+ * Append a `tool.call.delta` fragment to a card that is still receiving its arguments.
+ * `offset` is where the fragment starts in the whole argument text: a fragment that does
+ * not continue what the card holds (the socket connected mid-call) is not shown; the
+ * complete arguments come with the `tool.call` that follows.
+ */
+export function appendArguments(card, offset, text) {
+  if (!("received" in card.dataset)) {
+    if (card.dataset.status !== "streaming") return; // the complete arguments are already shown
+    card.dataset.received = "0";
+  }
+  const received = Number(card.dataset.received);
+  if ("gap" in card.dataset || offset > received) {
+    card.dataset.gap = "true";
+    return;
+  }
+  const fresh = offset < received ? [...text].slice(received - offset).join("") : text;
+  if (!fresh) return;
+  card.querySelector(".tool-args").append(document.createTextNode(fresh));
+  card.dataset.received = String(received + codePoints(fresh));
 }

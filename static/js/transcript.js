@@ -9,7 +9,7 @@
 // Streamed text is only ever added as text nodes. The one HTML insertion is the
 // server-rendered, sanitised `html` of an assistant.message (docs/protocol.md).
 
-import { applyEdit, createCard, updateCard } from "./toolcard.js";
+import { appendArguments, applyEdit, createCard, updateCard } from "./toolcard.js";
 
 const NEAR_BOTTOM_PX = 80;
 
@@ -146,6 +146,15 @@ export class Transcript {
     const card = this.card(call);
     this.turn = card.closest(".msg");
     updateCard(card, call);
+  }
+
+  /** Issue 16: the model is still writing this call's arguments (`tool.call.delta`). */
+  toolCallDelta(call, offset, text) {
+    const known = this.cards.has(call.id);
+    const card = this.card({ ...call, status: known ? undefined : "streaming" });
+    if (!known) card.dataset.received = "0";
+    this.turn = card.closest(".msg");
+    appendArguments(card, offset, text);
   }
 
   toolResult(call) {
