@@ -34,6 +34,10 @@ class Conversation(models.Model):
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_seq = models.PositiveBigIntegerField(
         default=0, help_text="The last event sequence number stored at the end of a run.")
+    # Edit-and-resend, regenerate and retry branch into a new conversation (issue 14;
+    # assistant/transcript/branches.py): the original stays as it was, linked both ways.
+    branched_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="branches")
 
     objects = ConversationQuerySet.as_manager()
 

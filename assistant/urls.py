@@ -10,6 +10,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/", views.conversation_detail, name="conversation"),
     path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
+    path("c/<uuid:conversation_id>/branch/", views.conversation_branch, name="conversation_branch"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("assistant.api.urls")),  # the public API (docs/api.md)

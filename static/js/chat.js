@@ -5,6 +5,7 @@
 // thing: idle → (send) sending → (message.created) running ⇄ waiting → (run.finished) idle.
 
 import { Alerts } from "./alerts.js";
+import { AgainBar, addEditForm } from "./branches.js";
 import { Composer } from "./composer.js";
 import { ChatSocket } from "./socket.js";
 import { Transcript } from "./transcript.js";
@@ -20,6 +21,7 @@ const CONNECTION_TEXT = {
 const REFUSED = new Set(["bad_frame", "frame_too_large", "unknown_type", "message_too_long", "run_in_progress"]);
 
 const transcript = new Transcript(document.getElementById("transcript"));
+const again = new AgainBar(document.getElementById("again"));
 const alerts = new Alerts(document.getElementById("alerts"));
 const connection = document.getElementById("connection");
 const heading = document.getElementById("conversation-title");
@@ -102,6 +104,8 @@ const handlers = {
   "message.created": (event) => {
     if (event.message.role !== "user") return;
     transcript.userMessage(event.message);
+    addEditForm(transcript.message(event.message.id), event.message);
+    again.userMessage(event.message);
     showTitle(event.message.content);
     clearRefusals();
     pendingFrame = null;
@@ -131,6 +135,7 @@ const handlers = {
   "run.finished": (event) => {
     transcript.runFinished(event.run);
     setRun("idle");
+    again.finished(event.run);
   },
   "error": (event) => {
     if (event.code === "duplicate_message" && resent) {
@@ -168,6 +173,14 @@ function onState(state, detail) {
     connection.querySelector(".connection-text").textContent = CONNECTION_TEXT[state] ?? state;
   }
   composer.setConnected(state === "connected");
+  if (state === "connected" && config.autoSend && runState === "idle") {
+    // A branch just made (edit, regenerate, retry): send its message once. Its client_id
+    // is fixed now, so a resend after a reconnect is not run twice.
+    const text = config.autoSend;
+    config.autoSend = null;
+    composer.input.value = text;
+    composer.submit();
+  }
   if (state === "connected" && pendingFrame && runState === "sending") {
     resent = true;
     socket.send(pendingFrame);
