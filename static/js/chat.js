@@ -6,6 +6,7 @@
 
 import { Alerts } from "./alerts.js";
 import { AgainBar, addEditForm } from "./branches.js";
+import { decorate } from "./copy.js";
 import { Composer } from "./composer.js";
 import { ChatSocket } from "./socket.js";
 import { Transcript } from "./transcript.js";
@@ -105,6 +106,7 @@ const handlers = {
     if (event.message.role !== "user") return;
     transcript.userMessage(event.message);
     addEditForm(transcript.message(event.message.id), event.message);
+    decorate(transcript.message(event.message.id));
     again.userMessage(event.message);
     showTitle(event.message.content);
     clearRefusals();
@@ -131,7 +133,10 @@ const handlers = {
   "approval.requested": (event) => transcript.toolResult(event.tool_call),
   "approval.decided": (event) => transcript.approvalDecided(event.tool_call, event.decision),
   "run.waiting": () => setRun("waiting"),
-  "assistant.message": (event) => transcript.assistantMessage(event.message),
+  "assistant.message": (event) => {
+    transcript.assistantMessage(event.message);
+    decorate(transcript.message(event.message.id)); // copy buttons (issue 14)
+  },
   "run.finished": (event) => {
     transcript.runFinished(event.run);
     setRun("idle");
