@@ -240,3 +240,27 @@ class TokenUsage(Run):
         proxy = True
         verbose_name = "token usage"
         verbose_name_plural = "token usage"
+
+
+class Preference(models.Model):
+    """One user's interface choices, remembered across browsers (issue 14)."""
+
+    class Theme(models.TextChoices):
+        SYSTEM = "system", "System"
+        LIGHT = "light", "Light"
+        DARK = "dark", "Dark"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    theme = models.CharField(max_length=6, choices=Theme.choices, default=Theme.SYSTEM)
+    demo_banner_dismissed = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"
+
+    @classmethod
+    def of(cls, user: Any) -> Preference:
+        """The user's preferences, or the defaults (unsaved) if they never chose anything."""
+        if not getattr(user, "is_authenticated", False):
+            return cls()
+        found = cls.objects.filter(user=user).first()
+        return found if found is not None else cls(user=user)

@@ -3,6 +3,7 @@ from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from assistant import metrics, views
+from assistant.preferences.views import save_preferences
 
 urlpatterns = [
     path("", views.conversation_list, name="conversation_list"),
@@ -15,6 +16,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("assistant.api.urls")),  # the public API (docs/api.md)
     path("settings/tokens/", include("assistant.api.token_urls")),  # its personal tokens
+    path("settings/preferences/", save_preferences, name="preferences"),  # theme, banner (docs/ui.md)
     path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus (docs/operations.md)
     path("", include("assistant.health")),  # GET /health, GET /ready (docs/deploy.md)
 ]
