@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from assistant import metrics, views
 from assistant.preferences.views import save_preferences
+from assistant.search.views import search_page
 
 urlpatterns = [
     path("", views.conversation_list, name="conversation_list"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
     path("c/<uuid:conversation_id>/branch/", views.conversation_branch, name="conversation_branch"),
+    path("search/", search_page, name="search"),  # full-text search (docs/ui.md)
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("assistant.api.urls")),  # the public API (docs/api.md)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from assistant.api import conversations, errors, history, tools
+from assistant.api import conversations, errors, history, search, tools
 from assistant.api.auth import AUTH
 
 api = NinjaAPI(
@@ -29,3 +29,4 @@ errors.install(api)
 api.add_router("/v1/", tools.router)
 api.add_router("/v1/", history.router)
 api.add_router("/v1/", conversations.router)
+api.add_router("/v1/", search.router)

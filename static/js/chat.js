@@ -23,6 +23,12 @@ const REFUSED = new Set(["bad_frame", "frame_too_large", "unknown_type", "messag
 
 const transcript = new Transcript(document.getElementById("transcript"));
 const again = new AgainBar(document.getElementById("again"));
+// A search result links to one message (#m-<id>): show it, and stop following the end.
+const linked = location.hash.startsWith("#m-") ? document.getElementById(location.hash.slice(1)) : null;
+if (linked) {
+  linked.scrollIntoView({ block: "center" });
+  transcript.pinned = false;
+}
 const alerts = new Alerts(document.getElementById("alerts"));
 const connection = document.getElementById("connection");
 const heading = document.getElementById("conversation-title");

@@ -27,6 +27,16 @@ document.addEventListener("keydown", (event) => {
     newConversation();
     return;
   }
+  if (mod && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "k") {
+    const box = document.querySelector(".search-input");
+    if (box) {
+      event.preventDefault();
+      box.closest("details")?.setAttribute("open", "");
+      box.focus();
+      box.select();
+    }
+    return;
+  }
   if (event.key === "Escape") {
     if (dialog?.open) return; // the dialog closes itself
     const stop = document.getElementById("stop-button");
