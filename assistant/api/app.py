@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from assistant.api import conversations, errors, history, search, tools
+from assistant.api import conversations, errors, exchange, history, search, tools
 from assistant.api.auth import AUTH
 
 api = NinjaAPI(
@@ -28,5 +28,6 @@ api = NinjaAPI(
 errors.install(api)
 api.add_router("/v1/", tools.router)
 api.add_router("/v1/", history.router)
+api.add_router("/v1/", exchange.router)  # first: /conversations/import before /conversations/{id}
 api.add_router("/v1/", conversations.router)
 api.add_router("/v1/", search.router)

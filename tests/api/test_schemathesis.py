@@ -32,7 +32,10 @@ KNOWN_CONVERSATION = uuid.UUID("0f0f0f0f-1234-4abc-8def-000000000001")
 # state: a tool's arguments follow that tool's own schema (GET /tools/{name}/schema), and a
 # profile must be one configured in the environment. Well-formed but unusable values get a
 # documented 422 there, so "valid data must be accepted" does not apply to them.
-BEYOND_THE_SCHEMA = {("POST", "/api/v1/conversations"), ("POST", "/api/v1/tools/{name}/call")}
+# An imported conversation must also be continuable (every tool call answered by the next
+# turn), which a schema cannot state either (issue 14's import).
+BEYOND_THE_SCHEMA = {("POST", "/api/v1/conversations"), ("POST", "/api/v1/tools/{name}/call"),
+                     ("POST", "/api/v1/conversations/import")}
 
 
 @pytest.fixture
