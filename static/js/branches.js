@@ -4,7 +4,8 @@
 
 /** Give a live user message the same Edit form the server renders for stored ones. */
 export function addEditForm(article, message) {
-  if (article.querySelector(".msg-edit")) return;
+  const tools = toolsOf(article);
+  if (tools.querySelector(".msg-edit")) return;
   const template = document.getElementById("edit-template");
   if (!template) return;
   const form = template.content.firstElementChild.cloneNode(true);
@@ -13,7 +14,20 @@ export function addEditForm(article, message) {
   box.id = `edit-${message.id}`;
   box.value = message.content;
   form.querySelector("label").htmlFor = box.id;
-  article.append(form);
+  tools.append(form);
+}
+
+/**
+ * The row of controls under a message (`.msg-tools`, a sibling, so the message's own text
+ * stays only its text), made if missing. Shared with copy.js.
+ */
+export function toolsOf(article) {
+  const next = article.nextElementSibling;
+  if (next?.classList.contains("msg-tools")) return next;
+  const tools = document.createElement("div");
+  tools.className = `msg-tools ${article.classList.contains("msg-user") ? "msg-tools-user" : "msg-tools-assistant"}`;
+  article.after(tools);
+  return tools;
 }
 
 /** The Regenerate / Retry bar under the transcript: hidden while a run is active. */

@@ -1,4 +1,6 @@
 // Copy buttons (issue 14): on messages, on code blocks in answers, and for a new API token.
+
+import { toolsOf } from "./branches.js";
 //
 // Buttons are added by script (a page without JavaScript has no clipboard access anyway)
 // and found by delegation, so live messages get them too (decorate() after insertion).
@@ -44,7 +46,9 @@ function button(label, kind) {
 /** What a copy button copies: its code block, its message's text, or a named field. */
 function source(b) {
   if (b.dataset.copy === "code") return b.closest(".code-block")?.querySelector("pre")?.textContent ?? "";
-  if (b.dataset.copy === "message") return b.closest(".msg")?.querySelector(".msg-body")?.innerText ?? "";
+  if (b.dataset.copy === "message") {
+    return b.closest(".msg-tools")?.previousElementSibling?.querySelector(".msg-body")?.innerText ?? "";
+  }
   const field = document.getElementById(b.dataset.copyFrom || "");
   return field ? (field.value ?? field.textContent) : "";
 }
@@ -60,10 +64,10 @@ export function decorate(root = document) {
   }
   const messages = root.matches?.(".msg") ? [root] : root.querySelectorAll(".msg");
   for (const article of messages) {
-    if (article.querySelector(":scope > .copy-message")) continue;
     const body = article.querySelector(".msg-body");
     if (!body || body.hidden || !body.textContent.trim()) continue;
-    body.after(button("Copy", "message"));
+    const tools = toolsOf(article);
+    if (!tools.querySelector(".copy-message")) tools.prepend(button("Copy", "message"));
   }
 }
 

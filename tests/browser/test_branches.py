@@ -24,7 +24,7 @@ def test_editing_a_message_resends_it_in_a_branch_and_keeps_the_original(new_con
     wait_idle(page)
     expect(last_reply(page)).to_have_text("12*7 = 84")
 
-    mine = page.locator(".msg-user").first  # added live: the script gave it the Edit form
+    mine = page.locator(".msg-tools-user").first  # added live: the script gave it the Edit form
     mine.locator(".msg-edit summary").click()
     mine.get_by_label("Edited message").fill("what is 2+3")
     mine.get_by_role("button", name="Send as a new branch").click()

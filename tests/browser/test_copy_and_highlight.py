@@ -48,9 +48,9 @@ def test_messages_have_a_copy_button(new_context, user):
     page = open_conversation(copying_context(new_context, user), conversation_for(user))
     send(page, "what is 12*7")
     wait_idle(page)
-    page.locator(".msg-user .copy-message").click()
+    page.locator(".msg-tools-user .copy-message").click()
     assert clipboard(page) == "what is 12*7"
-    page.locator(".msg-assistant[data-final] .copy-message").last.click()
+    page.locator(".msg-tools-assistant .copy-message").last.click()
     assert clipboard(page).strip() == "12*7 = 84"
 
 
