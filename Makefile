@@ -22,8 +22,16 @@ $(STAMP): pyproject.toml constraints.txt
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# Recorded for commands run by hand later (README: `manage.py chat`, `shell`, `createsuperuser`),
+# which do not get make's exported DJANGO_DEBUG; settings.py reads it (assistant/env.py).
+DEV_ENV = $${TOOLGATE_VAR_DIR:-var}/development.env
+
 run: migrate
-	$(BIN)/python manage.py ensure_admin
+	@mkdir -p "$${TOOLGATE_VAR_DIR:-var}" && printf '%s\n' \
+	  '# Written by `make run`: manage.py in this checkout uses the same development settings.' \
+	  '# The environment wins over this file (make run-prod sets DJANGO_DEBUG=false); delete it to stop.' \
+	  'DJANGO_DEBUG=$(DJANGO_DEBUG)' > "$(DEV_ENV)"
+	$(BIN)/python manage.py ensure_admin --host $(HOST) --port $(PORT)
 	$(BIN)/python manage.py recover_runs
 	$(BIN)/daphne -b $(HOST) -p $(PORT) assistant.asgi:application
 

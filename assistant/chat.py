@@ -16,6 +16,7 @@ from assistant.engine import Engine
 from assistant.models import Conversation, Run
 from assistant.realtime import Publisher
 from assistant.store import RunInProgress
+from assistant.transcript.edits import aedit_for
 
 _tasks: set[asyncio.Task[Any]] = set()
 
@@ -77,8 +78,12 @@ async def on_call_settled(sender: Any, *, tool_call_id: int, run_id: str, conver
 
     publisher = Publisher(conversation_id)
     record = await ToolCall.objects.aget(pk=tool_call_id)
-    await publisher({"type": "approval.decided", "tool_call": result_payload(ToolResult.from_record(record)),
-                     "decision": decision, "reason": reason})
+    payload = result_payload(ToolResult.from_record(record))
+    edited = await aedit_for(record)  # issue 14: the card shows what ran, not what was asked
+    if edited is not None:
+        payload["edited"] = edited
+    await publisher({"type": "approval.decided", "tool_call": payload, "decision": decision,
+                     "reason": reason})
     await Engine(emit=publisher).resume(run_id)
 
 

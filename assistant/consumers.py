@@ -98,9 +98,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             await self._error("bad_frame", "Frames must be JSON text, not binary.")
             return
-        if len(text_data.encode()) > settings.REALTIME_MAX_FRAME_BYTES:
-            await self._error("frame_too_large",
-                              f"Frames may be at most {settings.REALTIME_MAX_FRAME_BYTES} bytes.")
+        size = len(text_data.encode())
+        if size > settings.REALTIME_MAX_FRAME_BYTES:
+            await self._error("frame_too_large", too_large_message(size, settings.REALTIME_MAX_FRAME_BYTES))
             return
         try:
             frame = json.loads(text_data)
@@ -123,8 +123,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._error("bad_frame", '"content" must be a non-empty string.')
             return
         if len(content) > settings.ASSISTANT_MAX_MESSAGE_CHARS:
-            await self._error("message_too_long",
-                              f"Messages may be at most {settings.ASSISTANT_MAX_MESSAGE_CHARS} characters.")
+            await self._error("message_too_long", (
+                f"The message was not sent: it is {len(content):,} characters long and the limit is "
+                f"{settings.ASSISTANT_MAX_MESSAGE_CHARS:,}. Shorten it and send it again."))
             return
         try:
             parsed_id = uuid.UUID(str(client_id))
@@ -159,6 +160,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.conversation_event(message)
         elif message["type"] == "conversation.tail":
             await self.conversation_tail(message)
+        elif message["type"] == "conversation.ephemeral":
+            await self.conversation_ephemeral(message)
         else:
             await super().dispatch(message)
 
@@ -172,6 +175,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         else:
             await self._send(event)
         self._watch_tail()
+
+    async def conversation_ephemeral(self, message: dict[str, Any]) -> None:
+        """Handler for ``conversation.ephemeral`` (streamed tool-call arguments, issue 16):
+        passed on only when this socket is caught up with the log, never mid-replay."""
+        event = message["event"]
+        if event.get("after_seq") == self.last_sent:
+            await self.send(text_data=json.dumps(event))
 
     def _watch_tail(self) -> None:
         """Look at the log's tail once the stream has been quiet for a moment.
@@ -234,3 +244,12 @@ def _after(scope: dict[str, Any]) -> int:
     except ValueError:
         return 0
 
+
+
+def too_large_message(size: int, limit: int) -> str:
+    """In words a person understands: the message, not the frame, and what to do about it."""
+    def kb(n: int) -> str:
+        return f"{n / 1000:.1f} kB" if n < 10_000 else f"{n / 1000:,.0f} kB"
+
+    return (f"The message was not sent: it is too large ({kb(size)}; the limit is {kb(limit)}). "
+            "Emoji and some alphabets take several bytes per character. Shorten it and send it again.")

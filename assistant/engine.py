@@ -34,12 +34,15 @@ from assistant.providers.base import (
     ProviderError,
     ProviderState,
     TextDelta,
+    ToolCallDelta,
     ToolCallFinished,
+    ToolCallStarted,
     Usage,
 )
 from assistant.providers.profiles import chain as profiles_chain
 from assistant.runs import context, heartbeat, history_cache
 from assistant.runs.attempts import Attempt, Candidate
+from assistant.transcript.argstream import ArgumentStream
 from tools.catalog import acatalog
 from tools.context import ToolContext
 from tools.errors import ErrorType
@@ -339,6 +342,7 @@ class Engine:
         label = getattr(provider, "label", provider.name)
         guarded = retry.IdleGuard(stream, policy.idle_timeout,
                                   lambda: retry.idle_error(provider.name, label, policy.idle_timeout))
+        arguments = ArgumentStream()  # issue 16: the arguments growing in the card, coalesced
         try:
             async for event in guarded:
                 attempt.events += 1
@@ -346,8 +350,11 @@ class Engine:
                     attempt.text.append(event.text)
                     await self.emit({"type": "assistant.delta", "message_id": str(message_id),
                                      "delta": event.text})
-                elif isinstance(event, ToolCallFinished):
-                    attempt.calls[event.index] = event
+                elif isinstance(event, (ToolCallStarted, ToolCallDelta, ToolCallFinished)):
+                    if isinstance(event, ToolCallFinished):
+                        attempt.calls[event.index] = event
+                    for frame in arguments.feed(event):
+                        await self.emit(frame)
                 elif isinstance(event, Usage):
                     attempt.usage = event
                 elif isinstance(event, ProviderState):

@@ -8,6 +8,7 @@ being read as "false" and discovered in production.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -72,3 +73,40 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# What ``make run`` may record for commands run later outside make (README: "Chat from a
+# terminal"); anything else in the file is ignored rather than trusted.
+RECORDABLE = frozenset({"DJANGO_DEBUG"})
+
+
+def load_recorded(path: Path) -> dict[str, str]:
+    """Apply ``KEY=VALUE`` lines ``make run`` recorded in ``path`` for variables not set.
+
+    ``make run`` exports ``DJANGO_DEBUG=true`` for its own commands only; it also writes it
+    to ``var/development.env`` so that ``manage.py chat``/``shell``/``createsuperuser`` run
+    by hand in the same checkout find the same development configuration. The environment
+    always wins, and with no file nothing changes: production, which never runs ``make
+    run``, still refuses to start without ``SECRET_KEY``. Returns what was applied.
+    """
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ImproperlyConfigured(f"Cannot read {path}: {exc}") from None
+    applied: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or name not in RECORDABLE:
+            raise ImproperlyConfigured(
+                f"{path}, line {number}: expected one of {', '.join(sorted(RECORDABLE))} as NAME=value, "
+                f"got {line[:60]!r}. Delete the file and run `make run` again to rewrite it.")
+        if _raw(name) is None:
+            os.environ[name] = value
+            applied[name] = value
+    return applied

@@ -34,6 +34,10 @@ class Conversation(models.Model):
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_seq = models.PositiveBigIntegerField(
         default=0, help_text="The last event sequence number stored at the end of a run.")
+    # Edit-and-resend, regenerate and retry branch into a new conversation (issue 14;
+    # assistant/transcript/branches.py): the original stays as it was, linked both ways.
+    branched_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="branches")
 
     objects = ConversationQuerySet.as_manager()
 
@@ -244,3 +248,27 @@ class TokenUsage(Run):
         proxy = True
         verbose_name = "token usage"
         verbose_name_plural = "token usage"
+
+
+class Preference(models.Model):
+    """One user's interface choices, remembered across browsers (issue 14)."""
+
+    class Theme(models.TextChoices):
+        SYSTEM = "system", "System"
+        LIGHT = "light", "Light"
+        DARK = "dark", "Dark"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    theme = models.CharField(max_length=6, choices=Theme.choices, default=Theme.SYSTEM)
+    demo_banner_dismissed = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"
+
+    @classmethod
+    def of(cls, user: Any) -> Preference:
+        """The user's preferences, or the defaults (unsaved) if they never chose anything."""
+        if not getattr(user, "is_authenticated", False):
+            return cls()
+        found = cls.objects.filter(user=user).first()
+        return found if found is not None else cls(user=user)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from assistant.realtime_redis import RedisEventLog
 
 GROUP_PREFIX = "conv."
+# Events that are fanned out but never logged: replay must not repeat them (docs/protocol.md).
+EPHEMERAL = frozenset({"tool.call.delta"})
 # Seconds the engine pauses after a reply's first delta, so that it reaches the sockets
 # (a few loop turns through the channel layer and the server) before the rest of a burst
 # is parsed. Paid once per model turn.
@@ -134,13 +136,38 @@ class Publisher:
         self._flush: asyncio.Task[None] | None = None
         self._replying: str | None = None
         self._previous: asyncio.Future[None] | None = None  # the publish called before this one
+        self._last_seq: int | None = None  # of the last logged event (ephemeral events name it)
 
     async def __call__(self, event: dict[str, Any]) -> None:
         if event["type"] == "assistant.delta":
             await self._delta(event)
             return
         await self._release()
+        if event["type"] in EPHEMERAL:
+            await self._publish_ephemeral(event)
+            return
         await self._publish(event)
+
+    async def _publish_ephemeral(self, event: dict[str, Any]) -> None:
+        """Fan out without logging or a seq (issue 16: streamed tool-call arguments).
+
+        The event carries ``after_seq``, the seq of the last logged event before it: a
+        socket passes it on only when that is exactly what it sent last, i.e. when it is
+        live and caught up, so an ephemeral event never overtakes a replay. A socket that
+        connects later gets the complete arguments from the logged ``tool.call`` instead.
+        """
+        previous, done = self._previous, asyncio.get_running_loop().create_future()
+        self._previous = done
+        try:
+            if previous is not None:
+                await previous
+            if self._last_seq is None:
+                self._last_seq = await event_log().last_seq(self.conversation_id)
+            stamped = {**event, "conversation_id": self.conversation_id, "after_seq": self._last_seq}
+            if self.layer is not None:
+                await self.layer.group_send(self.group, {"type": "conversation.ephemeral", "event": stamped})
+        finally:
+            done.set_result(None)
 
     async def _delta(self, event: dict[str, Any]) -> None:
         held = self._held
@@ -190,6 +217,7 @@ class Publisher:
                 message = event["message"]
                 event = {**event, "message": {**message, "html": render_markdown(message["content"])}}
             stamped = await event_log().append(self.conversation_id, event)
+            self._last_seq = stamped["seq"]
             if event["type"] in ("run.finished", "run.waiting"):
                 await sync_to_async(_store_seq)(self.conversation_id, stamped["seq"])
             if self.layer is not None:

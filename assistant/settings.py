@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from assistant.env import env_bool, env_float, env_int, env_list, env_str
+from assistant.env import env_bool, env_float, env_int, env_list, env_str, load_recorded
 from assistant.security.config import content_security_policy, lockout_parameters
 from assistant.storage.private import restrict_umask, write_private
 
@@ -23,6 +23,10 @@ restrict_umask()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TOOLGATE_VAR_DIR", str(BASE_DIR / "var")))
+# `make run` records its development configuration here, so the commands the README shows
+# (`manage.py chat`, `shell`, `createsuperuser`) work outside make too; see assistant/env.py.
+DEVELOPMENT_ENV = VAR_DIR / "development.env"
+load_recorded(DEVELOPMENT_ENV)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
@@ -97,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",  # CSP_NONCE, for the rare inline code (docs/security.md)
+                "assistant.preferences.context.preferences",  # theme, demo banner (issue 14)
             ],
         },
     },

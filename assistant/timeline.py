@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from assistant.models import Conversation, Message, Run, RunToolCall
 from assistant.rendering import render_markdown
+from assistant.transcript.edits import edit_payload
 from tools.models import ToolCall
 from tools.pipeline import ToolResult
 
@@ -48,6 +49,13 @@ class ToolCard:
     error_type: str = ""
     error_message: str = ""
     duration_ms: float | None = None
+    # Set when an approver changed the arguments before approving (assistant/transcript/edits.py).
+    edited_by: str = ""
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def edited(self) -> bool:
+        return bool(self.changes)
 
     @property
     def label(self) -> str:
@@ -89,8 +97,13 @@ def _from_record(call: dict[str, Any], record: ToolCall) -> ToolCard:
                     duration_ms=round(result.duration_ms, 2) if record.duration_ms is not None else None)
     if result.status == "ok":
         card.result = pretty(result.output)
-    if result.error is not None:
+    # A call waiting for approval is not an error: its "approval_required" is the reason to wait.
+    if result.error is not None and result.status != "pending":
         card.error_type, card.error_message = str(result.error.type), result.error.message
+    edited = edit_payload(getattr(record, "approval", None), record)
+    if edited is not None:
+        card.arguments = pretty_arguments(edited["arguments"])
+        card.edited_by, card.changes = edited["by"], edited["changes"]
     return card
 
 
@@ -136,7 +149,8 @@ def _ending(run: Run) -> Entry | None:
 def build_timeline(conversation: Conversation) -> list[Entry]:
     """The conversation's entries in order; tool turns are folded into the cards."""
     messages = list(conversation.messages.select_related("run").order_by("position"))
-    links = RunToolCall.objects.filter(run__conversation=conversation).select_related("tool_call")
+    links = RunToolCall.objects.filter(run__conversation=conversation).select_related(
+        "tool_call", "tool_call__approval__decided_by")
     records = {(link.message_id, link.call_id): link.tool_call for link in links}
     parts: dict[tuple[Any, str], dict[str, Any]] = {}
     for message in messages:

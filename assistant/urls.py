@@ -3,6 +3,9 @@ from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from assistant import metrics, views
+from assistant.preferences.views import save_preferences
+from assistant.search.views import search_page
+from assistant.transcript.exchange_views import export, import_view
 
 urlpatterns = [
     path("", views.conversation_list, name="conversation_list"),
@@ -10,10 +13,16 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/", views.conversation_detail, name="conversation"),
     path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
+    path("c/<uuid:conversation_id>/branch/", views.conversation_branch, name="conversation_branch"),
+    path("search/", search_page, name="search"),  # full-text search (docs/ui.md)
+    path("c/<uuid:conversation_id>/export.md", export, {"kind": "md"}, name="conversation_export_md"),
+    path("c/<uuid:conversation_id>/export.json", export, {"kind": "json"}, name="conversation_export_json"),
+    path("import/", import_view, name="conversation_import"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("assistant.api.urls")),  # the public API (docs/api.md)
     path("settings/tokens/", include("assistant.api.token_urls")),  # its personal tokens
+    path("settings/preferences/", save_preferences, name="preferences"),  # theme, banner (docs/ui.md)
     path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus (docs/operations.md)
     path("", include("assistant.health")),  # GET /health, GET /ready (docs/deploy.md)
 ]

@@ -14,6 +14,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,12 +22,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant.forms import NewConversationForm, RenameForm
-from assistant.models import Conversation
+from assistant.models import Conversation, Run
 from assistant.providers.profiles import Profile, default_profile, get_profiles
 from assistant.timeline import active_run, build_timeline
+from assistant.transcript.branches import BranchError, branch, last_user_message
 
 SIDEBAR_LIMIT = 50
 LIST_LIMIT = 500
+AUTO_SEND_KEY = "toolgate.send.{}"  # session: the text a new branch sends once its page connects
 
 
 def _owned(request: HttpRequest, conversation_id: UUID) -> Conversation:
@@ -74,7 +77,10 @@ def conversation_detail(request: HttpRequest, conversation_id: UUID) -> HttpResp
         "afterSeq": conversation.last_seq,
         "run": {"id": str(run.pk), "status": run.status} if run is not None else None,
         "maxChars": settings.ASSISTANT_MAX_MESSAGE_CHARS,
+        # A branch just made (edit, regenerate, retry) sends its first message from the page.
+        "autoSend": request.session.pop(AUTO_SEND_KEY.format(conversation.pk), None),
     }
+    last_user = last_user_message(conversation)
     return render(request, "assistant/conversation_detail.html", {
         "conversation": conversation,
         "timeline": build_timeline(conversation),
@@ -84,6 +90,10 @@ def conversation_detail(request: HttpRequest, conversation_id: UUID) -> HttpResp
         "demo": _is_demo(profile),
         "run": run,
         "client": client,
+        "last_user_id": last_user.pk if last_user is not None else None,
+        "branches": conversation.branches.all()[:SIDEBAR_LIMIT],
+        "last_failed": conversation.runs.order_by("-created_at").values_list("status", flat=True).first()
+        == Run.Status.FAILED,
     })
 
 
@@ -98,6 +108,22 @@ def conversation_rename(request: HttpRequest, conversation_id: UUID) -> HttpResp
     else:
         messages.error(request, "Not renamed: " + " ".join(form.errors.get("title", ["invalid title."])))
     return redirect(_next(request, reverse("conversation", kwargs={"conversation_id": conversation.pk})))
+
+
+@login_required
+@require_POST
+def conversation_branch(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    """Edit and resend / regenerate / retry: a new branch that sends the message again."""
+    conversation = _owned(request, conversation_id)
+    content = request.POST.get("content")
+    try:
+        made = branch(conversation, request.POST.get("message", ""), content)
+    except (BranchError, ValidationError) as exc:
+        reason = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        messages.error(request, f"Not sent again: {reason}")
+        return redirect("conversation", conversation_id=conversation.pk)
+    request.session[AUTO_SEND_KEY.format(made.conversation.pk)] = made.text
+    return redirect("conversation", conversation_id=made.conversation.pk)
 
 
 @login_required

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from assistant.api import conversations, errors, extract, history, tools
+from assistant.api import conversations, errors, exchange, extract, history, search, tools
 from assistant.api.auth import AUTH
 
 api = NinjaAPI(
@@ -28,5 +28,7 @@ api = NinjaAPI(
 errors.install(api)
 api.add_router("/v1/", tools.router)
 api.add_router("/v1/", history.router)
+api.add_router("/v1/", exchange.router)  # first: /conversations/import before /conversations/{id}
 api.add_router("/v1/", conversations.router)
 api.add_router("/v1/", extract.router)
+api.add_router("/v1/", search.router)

@@ -5,6 +5,8 @@
 // thing: idle → (send) sending → (message.created) running ⇄ waiting → (run.finished) idle.
 
 import { Alerts } from "./alerts.js";
+import { AgainBar, addEditForm } from "./branches.js";
+import { decorate } from "./copy.js";
 import { Composer } from "./composer.js";
 import { ChatSocket } from "./socket.js";
 import { Transcript } from "./transcript.js";
@@ -20,6 +22,13 @@ const CONNECTION_TEXT = {
 const REFUSED = new Set(["bad_frame", "frame_too_large", "unknown_type", "message_too_long", "run_in_progress"]);
 
 const transcript = new Transcript(document.getElementById("transcript"));
+const again = new AgainBar(document.getElementById("again"));
+// A search result links to one message (#m-<id>): show it, and stop following the end.
+const linked = location.hash.startsWith("#m-") ? document.getElementById(location.hash.slice(1)) : null;
+if (linked) {
+  linked.scrollIntoView({ block: "center" });
+  transcript.pinned = false;
+}
 const alerts = new Alerts(document.getElementById("alerts"));
 const connection = document.getElementById("connection");
 const heading = document.getElementById("conversation-title");
@@ -62,13 +71,19 @@ function setRun(state, statusText) {
 function send(text) {
   const frame = { type: "user.message", content: text, client_id: uuid4() };
   if (!socket.send(frame)) {
-    alerts.show("Not connected: the message was not sent. It will be possible again once reconnected.");
+    alerts.show("Not connected: the message was not sent. It will be possible again once reconnected.",
+      "not_sent");
     return false;
   }
   pendingFrame = frame;
   resent = false;
   setRun("sending");
   return true;
+}
+
+/** A message went through: alerts about earlier refused or unsent ones are out of date. */
+function clearRefusals() {
+  for (const code of [...REFUSED, "not_sent"]) alerts.clear(code);
 }
 
 function stop() {
@@ -96,7 +111,11 @@ const handlers = {
   "message.created": (event) => {
     if (event.message.role !== "user") return;
     transcript.userMessage(event.message);
+    addEditForm(transcript.message(event.message.id), event.message);
+    decorate(transcript.message(event.message.id));
+    again.userMessage(event.message);
     showTitle(event.message.content);
+    clearRefusals();
     pendingFrame = null;
     composer.accepted();
     setRun("running");
@@ -117,6 +136,10 @@ const handlers = {
     transcript.toolCall(event.tool_call);
     busyAgain(`Running ${event.tool_call.name}…`);
   },
+  "tool.call.delta": (event) => {
+    transcript.toolCallDelta(event.tool_call, event.offset, event.delta);
+    busyAgain(`Preparing ${event.tool_call.name}…`);
+  },
   "tool.result": (event) => {
     transcript.toolResult(event.tool_call);
     if (event.tool_call.status !== "pending") busyAgain("Working…");
@@ -125,10 +148,14 @@ const handlers = {
   "approval.requested": (event) => transcript.toolResult(event.tool_call),
   "approval.decided": (event) => transcript.approvalDecided(event.tool_call, event.decision),
   "run.waiting": () => setRun("waiting"),
-  "assistant.message": (event) => transcript.assistantMessage(event.message),
+  "assistant.message": (event) => {
+    transcript.assistantMessage(event.message);
+    decorate(transcript.message(event.message.id)); // copy buttons (issue 14)
+  },
   "run.finished": (event) => {
     transcript.runFinished(event.run);
     setRun("idle");
+    again.finished(event.run);
   },
   "error": (event) => {
     if (event.code === "duplicate_message" && resent) {
@@ -172,6 +199,14 @@ function onState(state, detail) {
     connection.querySelector(".connection-text").textContent = CONNECTION_TEXT[state] ?? state;
   }
   composer.setConnected(state === "connected");
+  if (state === "connected" && config.autoSend && runState === "idle") {
+    // A branch just made (edit, regenerate, retry): send its message once. Its client_id
+    // is fixed now, so a resend after a reconnect is not run twice.
+    const text = config.autoSend;
+    config.autoSend = null;
+    composer.input.value = text;
+    composer.submit();
+  }
   if (state === "connected" && pendingFrame && runState === "sending") {
     resent = true;
     socket.send(pendingFrame);

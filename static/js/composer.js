@@ -14,6 +14,8 @@ export class Composer {
     this.sendButton = form.querySelector("#send-button");
     this.stopButton = form.querySelector("#stop-button");
     this.status = form.querySelector("#run-status");
+    this.count = form.querySelector("#composer-count");
+    this.maxChars = Number(this.input.dataset.maxChars) || Infinity;
     this.onSend = onSend;
     this.busy = form.dataset.state === "busy";
     this.connected = false;
@@ -36,7 +38,7 @@ export class Composer {
 
   submit() {
     const text = this.input.value;
-    if (this.busy || !this.connected || !text.trim()) return;
+    if (this.busy || !this.connected || !text.trim() || this.overLimit()) return;
     this.refocus = document.activeElement === this.input;
     if (this.onSend(text)) {
       this.pending = text;
@@ -72,8 +74,40 @@ export class Composer {
   }
 
   render() {
+    const over = this.renderCount();
     this.input.disabled = this.busy;
-    this.sendButton.disabled = this.busy || !this.connected || !this.input.value.trim();
+    this.sendButton.disabled = this.busy || !this.connected || !this.input.value.trim() || over;
     this.stopButton.disabled = !this.busy || !this.connected;
+  }
+
+  // --- the length limit (issue 14): never cut a paste, never send a shortened message ---
+
+  /** Characters as the server counts them (code points, not UTF-16 units). */
+  length() {
+    let n = 0;
+    for (const _ of this.input.value) n += 1;
+    return n;
+  }
+
+  overLimit() {
+    return this.input.value.length > this.maxChars && this.length() > this.maxChars;
+  }
+
+  /** Show the count from 80% of the limit; over it, say by how much. Returns whether over. */
+  renderCount() {
+    if (!this.count) return false;
+    const units = this.input.value.length; // ≥ code points: below 80% in units, below in characters
+    const n = units < this.maxChars * 0.8 ? units : this.length();
+    const over = n > this.maxChars;
+    const fmt = (x) => x.toLocaleString("en");
+    this.count.hidden = n < this.maxChars * 0.8;
+    this.count.dataset.over = over ? "true" : "false";
+    this.count.textContent = over
+      ? `${fmt(n)} / ${fmt(this.maxChars)} characters: ${fmt(n - this.maxChars)} too many. `
+        + "Shorten the message to send it (nothing was cut)."
+      : `${fmt(n)} / ${fmt(this.maxChars)} characters`;
+    if (over) this.input.setAttribute("aria-invalid", "true");
+    else this.input.removeAttribute("aria-invalid");
+    return over;
   }
 }

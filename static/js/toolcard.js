@@ -2,8 +2,11 @@
 // templates/assistant/_tool_card.html renders for stored calls.
 // Everything a tool or model sent is set with textContent: arguments and results are data.
 
-const STATUS_LABELS = { running: "Running…", ok: "Done", error: "Failed", pending: "Waiting for approval" };
+const STATUS_LABELS = {
+  streaming: "Receiving arguments…", running: "Running…", ok: "Done", error: "Failed", pending: "Waiting for approval",
+};
 const DECISION_LABELS = { approved: "Approved", denied: "Denied", expired: "Expired" };
+const WAITING_TEXT = "Waiting for an approver to decide; nothing has run yet.";
 
 /** The model's argument text, indented when it is JSON and verbatim when it is not. */
 export function prettyArguments(text) {
@@ -48,17 +51,49 @@ export function createCard(call) {
   const head = el("header", "tool-head");
   const icon = el("span", "tool-icon");
   icon.setAttribute("aria-hidden", "true");
-  head.append(icon, el("code", "tool-name", call.name), el("span", "tool-status"), el("span", "tool-duration"));
+  const edited = el("span", "tool-edited");
+  edited.hidden = true;
+  head.append(icon, el("code", "tool-name", call.name), el("span", "tool-status"), edited,
+    el("span", "tool-duration"));
+  const waiting = el("p", "tool-waiting", WAITING_TEXT);
+  waiting.hidden = true;
   const error = el("p", "tool-error");
   error.append(el("code", "tool-error-type"), " ", el("span", "tool-error-message"));
+  const changes = part("Changed by the approver", "tool-part-changes", el("ul", "tool-changes"));
   const result = part("Result", "tool-part-result", el("pre", "tool-result"));
   const errorPart = part("Error", "tool-part-error", error);
+  changes.hidden = true;
   result.hidden = true;
   errorPart.hidden = true;
-  card.append(head, part("Arguments", "", el("pre", "tool-args", prettyArguments(call.arguments ?? ""))),
-    result, errorPart);
+  card.append(head, waiting, part("Arguments", "", el("pre", "tool-args", prettyArguments(call.arguments ?? ""))),
+    changes, result, errorPart);
   updateCard(card, call);
   return card;
+}
+
+/**
+ * An approver changed the arguments before approving (issue 14): show what ran, say who
+ * changed it, and list each changed field as before → after. `edited` is the
+ * `tool_call.edited` of approval.decided: {by, arguments, changes: [{field, before, after}]}.
+ */
+export function applyEdit(card, edited) {
+  if (!edited || !Array.isArray(edited.changes) || !edited.changes.length) return;
+  const q = (selector) => card.querySelector(selector);
+  card.dataset.edited = "true";
+  q(".tool-args").textContent = prettyArguments(edited.arguments);
+  q(".tool-args").previousElementSibling.textContent = "Arguments that ran";
+  const badge = q(".tool-edited");
+  badge.textContent = edited.by ? `Edited by the approver ${edited.by}` : "Edited by the approver";
+  badge.hidden = false;
+  const list = q(".tool-changes");
+  list.replaceChildren(...edited.changes.map((change) => {
+    const item = el("li");
+    item.append(el("code", "tool-change-field", change.field ?? ""), ": ",
+      el("del", "tool-change-before", change.before ?? "(absent)"), " → ",
+      el("ins", "tool-change-after", change.after ?? "(removed)"));
+    return item;
+  }));
+  q(".tool-part-changes").hidden = false;
 }
 
 /**
@@ -69,8 +104,11 @@ export function updateCard(card, call, decision) {
   const status = call.status || card.dataset.status || "running";
   card.dataset.status = status;
   const q = (selector) => card.querySelector(selector);
-  if (call.arguments !== undefined && !q(".tool-args").textContent) {
+  // The complete arguments replace whatever was streamed (issue 16), once.
+  if (call.arguments !== undefined && (!q(".tool-args").textContent || "received" in card.dataset)) {
     q(".tool-args").textContent = prettyArguments(call.arguments);
+    delete card.dataset.received;
+    delete card.dataset.gap;
   }
   const errorType = call.error?.type ?? "";
   if (errorType) card.dataset.errorType = errorType;
@@ -93,7 +131,12 @@ export function updateCard(card, call, decision) {
     q(".tool-result").textContent = pretty(call.result);
     resultPart.hidden = false;
   }
-  if (call.error) {
+  // Waiting for approval is not a failure: its "approval_required" error is the reason to wait.
+  q(".tool-waiting").hidden = card.dataset.status !== "pending";
+  if (status === "pending") {
+    delete card.dataset.errorType;
+    errorPart.hidden = true;
+  } else if (call.error) {
     q(".tool-error-type").textContent = errorType;
     q(".tool-error-message").textContent = call.error.message ?? "";
     errorPart.hidden = false;
@@ -110,4 +153,35 @@ export function showProgress(card, call) {
   const total = typeof call.total === "number" ? `/${call.total}` : "";
   const message = typeof call.message === "string" && call.message ? ` · ${call.message}` : "";
   card.querySelector(".tool-status").textContent = `${STATUS_LABELS.running} ${done}${total}${message}`;
+}
+
+// --- streamed arguments (issue 16: tool.call.delta) ------------------------------------------
+
+/** Characters as the server counts them (code points), for the frames' offsets. */
+function codePoints(text) {
+  let n = 0;
+  for (const _ of text) n += 1;
+  return n;
+}
+
+/**
+ * Append a `tool.call.delta` fragment to a card that is still receiving its arguments.
+ * `offset` is where the fragment starts in the whole argument text: a fragment that does
+ * not continue what the card holds (the socket connected mid-call) is not shown; the
+ * complete arguments come with the `tool.call` that follows.
+ */
+export function appendArguments(card, offset, text) {
+  if (!("received" in card.dataset)) {
+    if (card.dataset.status !== "streaming") return; // the complete arguments are already shown
+    card.dataset.received = "0";
+  }
+  const received = Number(card.dataset.received);
+  if ("gap" in card.dataset || offset > received) {
+    card.dataset.gap = "true";
+    return;
+  }
+  const fresh = offset < received ? [...text].slice(received - offset).join("") : text;
+  if (!fresh) return;
+  card.querySelector(".tool-args").append(document.createTextNode(fresh));
+  card.dataset.received = String(received + codePoints(fresh));
 }

@@ -9,7 +9,7 @@
 // Streamed text is only ever added as text nodes. The one HTML insertion is the
 // server-rendered, sanitised `html` of an assistant.message (docs/protocol.md).
 
-import { createCard, showProgress, updateCard } from "./toolcard.js";
+import { appendArguments, applyEdit, createCard, showProgress, updateCard } from "./toolcard.js";
 
 const NEAR_BOTTOM_PX = 80;
 
@@ -126,6 +126,11 @@ export class Transcript {
     const body = article.querySelector(".msg-body");
     body.textContent = "";
     body.hidden = true;
+    // Calls whose arguments were still arriving belong to the broken attempt: they never run.
+    for (const card of article.querySelectorAll('.tool-card[data-status="streaming"]')) {
+      this.cards.delete(card.dataset.callId);
+      card.remove();
+    }
     let note = article.querySelector(".msg-retry");
     if (!note) {
       note = document.createElement("p");
@@ -174,6 +179,15 @@ export class Transcript {
     updateCard(card, call);
   }
 
+  /** Issue 16: the model is still writing this call's arguments (`tool.call.delta`). */
+  toolCallDelta(call, offset, text) {
+    const known = this.cards.has(call.id);
+    const card = this.card({ ...call, status: known ? undefined : "streaming" });
+    if (!known) card.dataset.received = "0";
+    this.turn = card.closest(".msg");
+    appendArguments(card, offset, text);
+  }
+
   toolResult(call) {
     updateCard(this.card(call), call);
     this.turnClosed = true;
@@ -186,7 +200,9 @@ export class Transcript {
   }
 
   approvalDecided(call, decision) {
-    updateCard(this.card(call), call, decision);
+    const card = this.card(call);
+    updateCard(card, call, decision);
+    applyEdit(card, call.edited);
   }
 
   notice(text, level = "info", runId = "") {

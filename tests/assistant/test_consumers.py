@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from html.parser import HTMLParser
@@ -138,12 +139,15 @@ def types(events: list[dict[str, Any]]) -> list[str]:
 
 
 def squeezed(kinds: list[str]) -> list[str]:
-    """Event types with runs of ``assistant.delta`` folded into one (a burst may be merged)."""
-    return [k for i, k in enumerate(kinds) if not (k == "assistant.delta" and kinds[i - 1 : i] == [k])]
+    """Event types with runs of ``assistant.delta`` (a burst may be merged) and of
+    ``tool.call.delta`` (coalesced by time and size) folded into one."""
+    folded = ("assistant.delta", "tool.call.delta")
+    return [k for i, k in enumerate(kinds) if not (k in folded and kinds[i - 1 : i] == [k])]
 
 
 def seqs(events: list[dict[str, Any]]) -> list[int]:
-    return [e["seq"] for e in events]
+    """The logged events' seqs (ephemeral ``tool.call.delta`` events have none)."""
+    return [e["seq"] for e in events if e["type"] != "tool.call.delta"]
 
 
 def elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
@@ -225,9 +229,14 @@ async def test_a_tool_round_streams_every_event_in_order(open_socket, user, alic
     await socket.send_json_to(message(CALCULATION))
     events = await until(socket, "run.finished")
 
-    assert squeezed(types(events)) == ["message.created", "tool.call", "tool.result", "assistant.delta",
-                                       "assistant.message", "run.finished"]
+    assert squeezed(types(events)) == ["message.created", "tool.call.delta", "tool.call", "tool.result",
+                                       "assistant.delta", "assistant.message", "run.finished"]
     assert all(e["conversation_id"] == str(conversation.pk) for e in events)
+    # The streamed arguments are ephemeral (issue 16): no seq, the logged events' seqs have no gap.
+    streamed_args = [e for e in events if e["type"] == "tool.call.delta"]
+    events = [e for e in events if e["type"] != "tool.call.delta"]
+    assert all("seq" not in e and e["after_seq"] == 1 for e in streamed_args)
+    assert "".join(e["delta"] for e in streamed_args) == '{"expression": "12*7"}'
     assert seqs(events) == list(range(1, len(events) + 1))
     created, call, result, *_, answer, finished = events
     assert created["message"]["role"] == "user" and created["message"]["content"] == CALCULATION
@@ -285,7 +294,7 @@ async def test_a_call_that_needs_approval_parks_the_run_and_says_so(open_socket,
     conversation = await conversation_for(user)
     socket = await open_socket(conversation.pk, alice)
     await socket.send_json_to(message("delete note 3"))
-    events = await until(socket, "run.waiting")
+    events = [e for e in await until(socket, "run.waiting") if e["type"] != "tool.call.delta"]
 
     assert types(events) == ["message.created", "tool.call", "tool.result", "approval.requested",
                              "run.waiting"]
@@ -347,6 +356,21 @@ async def test_a_refused_frame_gets_an_error_without_seq_and_the_socket_stays_op
     assert "seq" not in refusal  # not history: it is about this client's own frame
     assert not await Message.objects.filter(conversation=conversation).aexists()
     await works(socket)
+
+
+async def test_too_long_and_too_large_messages_are_refused_in_plain_words(open_socket, settings, user, alice):
+    settings.REALTIME_MAX_FRAME_BYTES = FRAME_SIZE_LIMIT
+    settings.ASSISTANT_MAX_MESSAGE_CHARS = 100
+    socket = await open_socket((await conversation_for(user)).pk, alice)
+    await socket.send_to(text_data=json.dumps(message("x" * 101)))
+    assert (await receive(socket))["message"] == (
+        "The message was not sent: it is 101 characters long and the limit is 100. "
+        "Shorten it and send it again.")
+    await socket.send_to(text_data=json.dumps(message("é" * 1100), ensure_ascii=False))
+    refusal = (await receive(socket))["message"]
+    assert re.match(r"The message was not sent: it is too large \(2\.\d kB; the limit is 2\.0 kB\)\.",
+                    refusal)
+    assert "Frames" not in refusal and refusal.endswith("Shorten it and send it again.")
 
 
 async def test_a_binary_frame_is_refused_and_the_socket_stays_open(open_socket, user, alice):
@@ -509,7 +533,7 @@ async def test_events_no_longer_kept_make_the_socket_ask_for_a_resync(open_socke
     assert resync["type"] == "sync.required" and resync["seq"] == 30 and resync["message"]
     await socket.send_json_to(message(CALCULATION))
     live = await until(socket, "run.finished")
-    assert seqs(live) == list(range(31, 31 + len(live)))
+    assert seqs(live) == list(range(31, 31 + len(seqs(live))))
 
 
 # --- gaps in the live stream ---------------------------------------------------------------

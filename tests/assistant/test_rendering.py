@@ -52,3 +52,9 @@ def test_safe_links_keep_their_href_and_get_a_safe_rel():
 
 def test_raw_html_is_shown_as_text_not_markup():
     assert "&lt;b&gt;" in render_markdown("<b>hi</b>")
+
+
+def test_links_open_in_a_new_tab_so_the_chat_stays_open():
+    html = render_markdown("[docs](https://example.com/docs) and <https://example.org>")
+    assert html.count('target="_blank"') == 2
+    assert html.count('rel="noopener noreferrer nofollow"') == 2

@@ -221,7 +221,8 @@ def test_the_page_tells_its_script_where_to_resume(signed_in, mine, user):
     assert found is not None
     config = json.loads(found[1])
     assert config == {"conversationId": str(mine.pk), "afterSeq": 42,
-                      "run": {"id": str(run.pk), "status": "waiting"}, "maxChars": 20_000}
+                      "run": {"id": str(run.pk), "status": "waiting"}, "maxChars": 20_000,
+                      "autoSend": None}
     assert "Waiting for approval" in response.content.decode()
 
 

@@ -40,7 +40,7 @@ from django.db import connections
 
 from tests.databases import shared_database_env
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest
-from tests.fakes.scripts import Step, error, text
+from tests.fakes.scripts import Step, call, error, text, tool_calls
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -98,6 +98,9 @@ def _answer(request: RecordedRequest) -> Step:
     loaded the machine), anything else with the slow answer."""
     messages = request.body.get("messages", []) if isinstance(request.body, dict) else []
     last = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
+    streamed = _streamed_arguments(messages, last)
+    if streamed is not None:
+        return streamed
     if isinstance(last, str) and last.startswith("echo: "):
         return text(last.removeprefix("echo: "))
     if isinstance(last, str) and last.startswith("fail: "):
@@ -110,6 +113,18 @@ def _answer(request: RecordedRequest) -> Step:
     if isinstance(last, str) and last.startswith("long: "):
         return text(" ".join([SLOW_ANSWER] * 5), chunks=5 * SLOW_CHUNKS).delayed(between=SLOW_DELAY)
     return text(SLOW_ANSWER, chunks=SLOW_CHUNKS).delayed(between=SLOW_DELAY)
+
+
+def _streamed_arguments(messages: list[dict[str, Any]], last: Any) -> Step | None:
+    """``args: N``: a create_note call whose N-character text streams slowly (~3 s), then
+    "Saved." once the tool's result is back (issue 16: arguments growing in the card)."""
+    if not (isinstance(last, str) and last.startswith("args: ")):
+        return None
+    if messages and messages[-1].get("role") == "tool":
+        return text("Saved.")
+    size = int(last.removeprefix("args: "))
+    note = " ".join(f"line{i}" for i in range(size))[:size]
+    return tool_calls(call("create_note", {"text": note}, fragments=60)).delayed(between=0.05)
 
 
 @pytest.fixture(scope="session")

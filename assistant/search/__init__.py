@@ -1,0 +1,1 @@
+"""Full-text search over a user's conversations (issue 14): titles and message text."""

@@ -1,0 +1,68 @@
+"""Edit and resend, regenerate, retry: each starts a branch (issue 14).
+
+A branch is a new conversation that begins with a copy of the original's messages before
+one of the user's messages; that message (edited, or as it was) is then sent again in the
+branch. The original is never changed or cut, so nothing is lost and the old branch stays
+reachable (``branched_from`` links back; the original lists its branches). This keeps the
+run loop and the history untouched: a branch is an ordinary conversation.
+
+- **Edit and resend** a user message: branch before it, send the edited text.
+- **Regenerate** the last answer: branch before the last user message, send it again.
+- **Retry** after a provider error: the same as regenerate, one click, no retyping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from assistant.models import Conversation, Message, Run
+
+
+class BranchError(Exception):
+    """A branch that cannot be made; the message is shown to the user as is."""
+
+
+@dataclass
+class Branch:
+    conversation: Conversation
+    text: str  # what to send in the branch first
+
+
+COPIED_FIELDS = ("role", "content", "status", "tool_calls", "tool_results", "input_tokens",
+                 "output_tokens", "provider_message_id", "created_at")
+
+
+def branch(conversation: Conversation, message_id: Any, content: str | None = None) -> Branch:
+    """A new conversation with the messages before ``message_id`` (a user message of
+    ``conversation``), ready to send ``content`` (default: that message's text)."""
+    message = conversation.messages.filter(pk=message_id, role=Message.Role.USER).first()
+    if message is None:
+        raise BranchError("That message is not one of your messages in this conversation.")
+    text = message.content if content is None else content
+    if not text.strip():
+        raise BranchError("The edited message is empty.")
+    if len(text) > settings.ASSISTANT_MAX_MESSAGE_CHARS:
+        raise BranchError(f"The edited message is {len(text):,} characters long and the limit is "
+                          f"{settings.ASSISTANT_MAX_MESSAGE_CHARS:,}.")
+    if conversation.runs.filter(status__in=[Run.Status.RUNNING, Run.Status.WAITING]).exists():
+        raise BranchError("A reply is still in progress here: stop it or wait for it first.")
+    earlier = list(conversation.messages.filter(position__lt=message.position).order_by("position"))
+    # Branched at the first message, the branch's own first message names it, as usual.
+    title = f"{conversation.title or 'Conversation'} (branch)"[:200] if earlier else ""
+    with transaction.atomic():
+        copy = Conversation.objects.create(
+            owner=conversation.owner, profile=conversation.profile, branched_from=conversation, title=title,
+        )
+        Message.objects.bulk_create([
+            Message(conversation=copy, position=index, **{f: getattr(m, f) for f in COPIED_FIELDS})
+            for index, m in enumerate(earlier)
+        ])
+    return Branch(copy, text)
+
+
+def last_user_message(conversation: Conversation) -> Message | None:
+    return conversation.messages.filter(role=Message.Role.USER).order_by("-position").first()
