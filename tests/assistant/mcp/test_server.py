@@ -1,0 +1,60 @@
+"""The MCP endpoint through the official client over real HTTP: list, call, refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.assistant.mcp.conftest import with_client
+from tools.models import ToolCall
+
+
+def test_list_shows_the_users_tools_with_policy_annotations(live: Any, secret: str, background: Any) -> None:
+    async def use(client: Any) -> Any:
+        return await client.list_tools()
+
+    listed = {t.name: t for t in background.run(with_client(live.url, secret, use)).tools}
+    assert {"calculator", "search_notes", "delete_note", "create_note"} <= set(listed)
+    assert listed["calculator"].annotations.read_only_hint is True
+    assert listed["calculator"].input_schema["properties"]["expression"]["type"] == "string"
+    # needs approval (high risk): never presented as read-only
+    assert listed["delete_note"].annotations.read_only_hint is False
+    assert listed["delete_note"].annotations.destructive_hint is True
+
+
+def test_call_runs_through_the_pipeline_and_is_audited_with_the_client(live: Any, secret: str,
+                                                                       background: Any) -> None:
+    async def use(client: Any) -> Any:
+        return await client.call_tool("calculator", {"expression": "6*7"})
+
+    result = background.run(with_client(live.url, secret, use))
+    assert result.is_error is not True
+    assert result.structured_content["result"] == 42
+    record = ToolCall.objects.get(tool_name="calculator")
+    assert record.status == ToolCall.Status.SUCCEEDED
+    assert record.scope["source"] == "mcp"
+    assert record.scope["mcp"]["client"] == {"name": "pytest-agent", "version": "1.2.3"}
+    assert record.scope["mcp"]["token_prefix"] == secret[:11]
+
+
+def test_invalid_arguments_are_a_tool_error_and_recorded(live: Any, secret: str, background: Any) -> None:
+    async def use(client: Any) -> Any:
+        return await client.call_tool("calculator", {"expression": 7})
+
+    result = background.run(with_client(live.url, secret, use))
+    assert result.is_error is True
+    assert result.structured_content["error"]["type"] == "validation_error"
+    assert ToolCall.objects.get(tool_name="calculator").status == ToolCall.Status.REJECTED
+
+
+def test_an_unknown_tool_is_refused_by_name(live: Any, secret: str, background: Any) -> None:
+    async def use(client: Any) -> Any:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("no_such_tool", {})
+        return refused.value
+
+    error = background.run(with_client(live.url, secret, use))
+    assert error.code == -32602
+    assert "no tool named 'no_such_tool'" in error.error.message
