@@ -82,15 +82,19 @@ async def _read_body(receive: Any, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _look_at(body: bytes, token: ApiToken) -> None:
-    """Remember an ``initialize``'s client; carry out a ``notifications/cancelled``."""
+async def _look_at(body: bytes, token: ApiToken) -> str | None:
+    """Remember an ``initialize``'s client; carry out a ``notifications/cancelled``. The
+    reason to refuse the message, for what the SDK would not answer with an error itself."""
     try:
         parsed = json.loads(body)
     except ValueError:
-        return  # the SDK answers with a parse error
+        return None  # the SDK answers with a parse error
     for message in parsed if isinstance(parsed, list) else [parsed]:
         if not isinstance(message, dict):
             continue
+        ident = message.get("id")
+        if ident is not None and (not isinstance(ident, str | int) or isinstance(ident, bool)):
+            return "Invalid request: a JSON-RPC id must be a string or an integer."
         params = message.get("params") if isinstance(message.get("params"), dict) else {}
         method = message.get("method")
         if method == "initialize" and isinstance(params.get("clientInfo"), dict):
@@ -101,6 +105,7 @@ async def _look_at(body: bytes, token: ApiToken) -> None:
             cancelled = await waiting.cancel(token.pk, str(params["requestId"]))
             if cancelled is not None:
                 logger.info("MCP client cancelled parked call %s", cancelled)
+    return None
 
 
 class Endpoint:
@@ -141,20 +146,29 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         token = await authenticate(scope)
         if token is None:
-            error = "" if _header(scope, b"authorization") is None else ', error="invalid_token"'
-            await _respond(send, 401, INVALID_REQUEST,
-                           "Authentication required: send a personal API token as "
-                           "'Authorization: Bearer tg_…' (made at /settings/tokens/).",
+            if _header(scope, b"authorization") is None:
+                error, message = "", ("Authentication required: send a personal API token as "
+                                      "'Authorization: Bearer tg_…' (made at /settings/tokens/).")
+            else:
+                error, message = ', error="invalid_token"', "The API token is unknown or has been revoked."
+            await _respond(send, 401, INVALID_REQUEST, message,
                            {"WWW-Authenticate": f'Bearer realm="toolgate"{error}'})
             return
-        if scope["method"] == "POST":
-            body = await _read_body(receive, settings.MCP_SERVER_MAX_REQUEST_BYTES)
-            if body is None:
-                await _respond(send, 413, INVALID_REQUEST, (
-                    f"The request body is larger than {settings.MCP_SERVER_MAX_REQUEST_BYTES} bytes."))
-                return
-            await _look_at(body, token)
-            receive = _replay(body, receive)
+        if scope["method"] != "POST":  # stateless: no standalone stream (GET), no session (DELETE)
+            await _respond(send, 405, INVALID_REQUEST, (
+                f"Method {scope['method']} is not allowed: this endpoint is stateless; send JSON-RPC "
+                "messages with POST."), {"Allow": "POST"})
+            return
+        body = await _read_body(receive, settings.MCP_SERVER_MAX_REQUEST_BYTES)
+        if body is None:
+            await _respond(send, 413, INVALID_REQUEST, (
+                f"The request body is larger than {settings.MCP_SERVER_MAX_REQUEST_BYTES} bytes."))
+            return
+        refused = await _look_at(body, token)
+        if refused is not None:
+            await _respond(send, 400, INVALID_REQUEST, refused)
+            return
+        receive = _replay(body, receive)
         await self._ensure_started()
         await self.manager.handle_request({**scope, TOKEN_SCOPE_KEY: token}, receive, send)
 
