@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -154,3 +155,28 @@ def test_notifications_cancelled_cancels_the_waiting_call_and_is_audited(
     decided = AuditEvent.objects.get(tool_call_id=request.tool_call_id, kind="approval.decided")
     assert decided.outcome == "cancelled" and decided.data["reason"] == "the MCP client cancelled the request"
     assert Note.objects.filter(pk=note.pk).exists()
+
+
+def test_an_approver_clicking_approve_in_the_admin_sees_the_source_and_the_open_request_completes(
+        live: Any, secret: str, alice: Any, approver: Any, background: Any) -> None:
+    from django.test import Client as DjangoClient
+
+    note = Note.objects.create(owner=alice, text="clicked away")
+    future, _ = call_in_background(background, live.url, secret, "delete_note", {"note_id": note.pk})
+    request = parked()
+    signed_in = DjangoClient()
+    signed_in.force_login(approver)  # a session row in the shared database; the server reads it
+    cookies = {"sessionid": signed_in.cookies["sessionid"].value}
+    with httpx2.Client(base_url=live.url, cookies=cookies, timeout=30) as browser:
+        page = browser.get(f"/admin/approvals/approvalrequest/{request.pk}/change/")
+        assert page.status_code == 200
+        assert "MCP client “pytest-agent 1.2.3” with token “agent”" in page.text
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
+        decided = browser.post(f"/admin/approvals/approvalrequest/{request.pk}/decide/",
+                               data={"csrfmiddlewaretoken": csrf, "decision": "approve"},
+                               headers={"Referer": f"{live.url}/admin/"})
+        assert decided.status_code == 302
+    result = future.result(60)
+    assert result.structured_content["id"] == note.pk
+    request.refresh_from_db()
+    assert request.status == ApprovalRequest.Status.APPROVED and request.decided_by == approver
