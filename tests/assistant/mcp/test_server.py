@@ -58,3 +58,25 @@ def test_an_unknown_tool_is_refused_by_name(live: Any, secret: str, background: 
     error = background.run(with_client(live.url, secret, use))
     assert error.code == -32602
     assert "no tool named 'no_such_tool'" in error.error.message
+
+
+def test_two_clients_on_two_processes_at_once(mcp_servers: list[Any], secret: str, background: Any) -> None:
+    """Stateless: any process answers any request, no affinity needed. (On the 2026-07-28
+    revision, which ``auto`` negotiates, every request names its client.)"""
+    import asyncio
+
+    async def calc(expression: str) -> Any:
+        return await client_call(expression)
+
+    async def client_call(expression: str) -> Any:
+        url = mcp_servers[len(expression) % 2].url
+        return await with_client(url, secret, lambda c: c.call_tool("calculator", {"expression": expression}),
+                                 name=f"agent-{len(expression)}", mode="auto")
+
+    async def both() -> Any:
+        return await asyncio.gather(calc("1+2"), calc("10*10"))
+
+    first, second = background.run(both())
+    assert first.structured_content["result"] == 3 and second.structured_content["result"] == 100
+    clients = {r.scope["mcp"]["client"]["name"] for r in ToolCall.objects.filter(tool_name="calculator")}
+    assert clients == {"agent-3", "agent-5"}
