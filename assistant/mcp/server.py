@@ -87,21 +87,20 @@ async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestPara
         Pipeline().call(ToolCallRequest(params.name, params.arguments or {}), context)))
     if result.status == "pending" and result.record_id is not None:
         approval = await ApprovalRequest.objects.aget(tool_call_id=result.record_id)
-        waited = 0.0
 
         async def keepalive(seconds: float) -> None:
-            nonlocal waited
-            waited = seconds
             await progress(result.call_id, round(seconds, 1), None,
                            f"waiting for an approver (approval #{approval.pk})")
 
         record = await waiting.wait_settled(result.record_id, keepalive)
-        result = ToolResult.from_record(record)
+        return await _as_mcp(ToolResult.from_record(record), approval.pk)
     return await _as_mcp(result)
 
 
-async def _as_mcp(result: ToolResult) -> types.CallToolResult:
-    meta = {"toolgate/callId": result.call_id, "toolgate/recordId": result.record_id}
+async def _as_mcp(result: ToolResult, approval_id: int | None = None) -> types.CallToolResult:
+    meta: dict[str, Any] = {"toolgate/callId": result.call_id, "toolgate/recordId": result.record_id}
+    if approval_id is not None:
+        meta["toolgate/approvalId"] = approval_id
     if result.status == "ok":
         output = result.output
         text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)

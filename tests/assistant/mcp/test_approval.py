@@ -56,6 +56,7 @@ def test_a_parked_call_completes_on_the_open_request_when_another_user_approves(
     result = future.result(60)
     assert result.is_error is not True
     assert result.structured_content == {"deleted": True, "id": note.pk, "text": "old plan"}
+    assert result.meta["toolgate/approvalId"] == request.pk
     assert progress and "waiting for an approver" in progress[0][1]
     assert not Note.objects.filter(pk=note.pk).exists()
     assert ToolCall.objects.get(pk=request.tool_call_id).status == ToolCall.Status.SUCCEEDED
