@@ -80,3 +80,36 @@ def test_two_clients_on_two_processes_at_once(mcp_servers: list[Any], secret: st
     assert first.structured_content["result"] == 3 and second.structured_content["result"] == 100
     clients = {r.scope["mcp"]["client"]["name"] for r in ToolCall.objects.filter(tool_name="calculator")}
     assert clients == {"agent-3", "agent-5"}
+
+
+def test_an_mcp_sourced_tool_is_proxied_through_toolgate_to_a_real_mcp_server(
+        live: Any, secret: str, background: Any) -> None:
+    import sys
+    import time
+
+    from tests.fakes.mcp_servers import TOY
+    from tools.mcp import service
+
+    service.add("toy", actor="test", command=[sys.executable, TOY])
+
+    async def use(client: Any) -> Any:
+        return await client.list_tools()
+
+    deadline = time.monotonic() + 60  # each process reads the configuration every few seconds
+    while True:
+        listed = {t.name: t for t in background.run(with_client(live.url, secret, use)).tools}
+        if "toy__echo" in listed:
+            break
+        assert time.monotonic() < deadline, sorted(listed)
+        time.sleep(0.5)
+    # a destructive tool of the server is gated by Toolgate, hence never shown as read-only
+    assert listed["toy__delete_file"].annotations.read_only_hint is False
+
+    async def call(client: Any) -> Any:
+        return await client.call_tool("toy__echo", {"text": "through the gate"})
+
+    result = background.run(with_client(live.url, secret, call))
+    assert result.is_error is not True
+    assert "through the gate" in result.content[0].text
+    record = ToolCall.objects.get(tool_name="toy__echo")
+    assert record.status == ToolCall.Status.SUCCEEDED and record.scope["source"] == "mcp"
