@@ -181,3 +181,24 @@ def test_an_approver_clicking_approve_in_the_admin_sees_the_source_and_the_open_
     assert result.structured_content["id"] == note.pk
     request.refresh_from_db()
     assert request.status == ApprovalRequest.Status.APPROVED and request.decided_by == approver
+
+
+def test_another_users_token_cannot_cancel_a_waiting_call(live: Any, secret: str, alice: Any,
+                                                          other_user: Any, approver: Any) -> None:
+    from assistant import tokens
+
+    mallory = tokens.create(other_user, "hostile").secret
+    note = Note.objects.create(owner=alice, text="mine")
+    with httpx2.Client(timeout=30) as http, http.stream(
+            "POST", f"{live.url}/mcp", headers=_headers(secret),
+            content=_call_body(9, "delete_note", {"note_id": note.pk})) as response:
+        request = parked()
+        http.post(f"{live.url}/mcp", headers=_headers(mallory), content=json.dumps(
+            {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}))
+        time.sleep(0.5)
+        request.refresh_from_db()
+        assert request.status == ApprovalRequest.Status.PENDING
+        services.decide(request.pk, approver, services.APPROVE)
+        body = "".join(line for line in response.iter_lines()
+                       if line.startswith("data:") and '"id":9' in line)
+    assert json.loads(body.removeprefix("data:"))["result"]["structuredContent"]["id"] == note.pk

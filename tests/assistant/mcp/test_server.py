@@ -113,3 +113,20 @@ def test_an_mcp_sourced_tool_is_proxied_through_toolgate_to_a_real_mcp_server(
     assert "through the gate" in result.content[0].text
     record = ToolCall.objects.get(tool_name="toy__echo")
     assert record.status == ToolCall.Status.SUCCEEDED and record.scope["source"] == "mcp"
+
+
+def test_an_administrators_rate_limit_applies_to_mcp_callers(live: Any, secret: str, background: Any) -> None:
+    from approvals.models import ToolPolicy
+
+    ToolPolicy.objects.create(tool_name="calculator", rate_limit="1/h")
+
+    async def twice(client: Any) -> Any:
+        import asyncio
+
+        await asyncio.sleep(3)  # each process re-reads the policy within POLICY_TTL
+        return [await client.call_tool("calculator", {"expression": "1+1"}) for _ in range(2)]
+
+    first, second = background.run(with_client(live.url, secret, twice))
+    assert first.is_error is not True
+    assert second.is_error is True
+    assert second.structured_content["error"]["rule"] == "policy:rate_limit"
