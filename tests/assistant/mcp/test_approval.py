@@ -133,6 +133,9 @@ def test_a_client_that_disconnects_leaves_the_call_queued_and_approval_runs_it_o
                          headers={"Authorization": f"Bearer {secret}"}, timeout=30).json()
     assert outcome["status"] == "approved" and outcome["call_status"] == "succeeded"
     assert outcome["result"]["result"]["id"] == note.pk
+    history = httpx2.get(f"{live.url}/api/v1/tool-calls?tool=delete_note",
+                         headers={"Authorization": f"Bearer {secret}"}, timeout=30).json()
+    assert [(c["source"], c["status"]) for c in history["items"]] == [("mcp", "succeeded")]
 
 
 def test_notifications_cancelled_cancels_the_waiting_call_and_is_audited(
