@@ -37,6 +37,11 @@ def test_call_runs_through_the_pipeline_and_is_audited_with_the_client(live: Any
     assert record.scope["source"] == "mcp"
     assert record.scope["mcp"]["client"] == {"name": "pytest-agent", "version": "1.2.3"}
     assert record.scope["mcp"]["token_prefix"] == secret[:11]
+    from approvals.models import AuditEvent
+
+    proposed = AuditEvent.objects.get(tool_call_id=record.pk, kind="call.proposed")
+    assert proposed.data["scope"]["mcp"]["client"] == {"name": "pytest-agent", "version": "1.2.3"}
+    assert proposed.data["scope"]["mcp"]["token"] == record.scope["mcp"]["token"]
 
 
 def test_invalid_arguments_are_a_tool_error_and_recorded(live: Any, secret: str, background: Any) -> None:
