@@ -21,6 +21,10 @@ class AssistantConfig(AppConfig):
 
         call_settled.connect(on_call_settled, dispatch_uid="assistant.resume_on_settled")
 
+        from assistant.mcp.waiting import on_call_settled as wake_mcp_request
+
+        call_settled.connect(wake_mcp_request, dispatch_uid="assistant.mcp.wake_on_settled")
+
         from assistant.security import logins
 
         logins.connect()  # after axes (earlier in INSTALLED_APPS) connected its receivers

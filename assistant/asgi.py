@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels (signed-in, same origin)."""
+"""ASGI entry point: HTTP through Django (``/mcp`` through the MCP endpoint), WebSockets
+through Channels (signed-in, same origin)."""
 
 import asyncio
 import os
@@ -16,6 +17,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from approvals import dispatch  # noqa: E402
+from assistant.mcp import http as mcp_http  # noqa: E402
 from assistant.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -35,6 +37,6 @@ class StartOnce:
 
 
 application = StartOnce(ProtocolTypeRouter({
-    "http": django_asgi_app,
+    "http": mcp_http.route(django_asgi_app),  # /mcp: Toolgate as an MCP server (docs/mcp.md)
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 }))

@@ -205,7 +205,13 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=16, db_index=True, editable=False)
     token_hash = models.CharField(max_length=64, unique=True, editable=False,
                                   help_text="SHA-256 of the secret, hex.")
-    read_only = models.BooleanField(default=False, help_text="May only read (GET), never act.")
+    read_only = models.BooleanField(default=False, help_text=(
+        "May only read: GET on the REST API; over MCP, only tools without side effects that "
+        "never need approval."))
+    mcp_only = models.BooleanField(default=False, help_text="Works only at /mcp, not on the REST API.")
+    allowed_tools = models.JSONField(default=list, blank=True, help_text=(
+        "Names of the only tools this token may list and call over MCP; empty means every "
+        "tool its owner may use."))
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -222,6 +228,11 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def allows_tool(self, name: str) -> bool:
+        """Whether this token's own tool list lets it use ``name`` (the owner's rights and,
+        for a read-only token, the tool's effects are checked elsewhere)."""
+        return not self.allowed_tools or name in self.allowed_tools
 
 
 class UserBudget(models.Model):

@@ -238,6 +238,12 @@ TOOLS_MCP_RELOAD_SECONDS = env_float("TOOLS_MCP_RELOAD_SECONDS", 5.0, minimum=0.
 TOOLS_MCP_BACKOFF_MAX = env_float("TOOLS_MCP_BACKOFF_MAX", 30.0, minimum=0.1)
 TOOLS_MCP_PING_SECONDS = env_float("TOOLS_MCP_PING_SECONDS", 15.0, minimum=0.1)
 
+# Toolgate as an MCP server at /mcp (docs/mcp.md, "Toolgate as an MCP server").
+MCP_SERVER_ENABLED = env_bool("MCP_SERVER_ENABLED", True)
+MCP_SERVER_MAX_REQUEST_BYTES = env_int("MCP_SERVER_MAX_REQUEST_BYTES", 1_048_576, minimum=1024)
+MCP_SERVER_KEEPALIVE_SECONDS = env_float("MCP_SERVER_KEEPALIVE_SECONDS", 10.0, minimum=0.1)
+MCP_SERVER_POLL_SECONDS = env_float("MCP_SERVER_POLL_SECONDS", 1.0, minimum=0.05)
+
 # --- Realtime (docs/protocol.md) ----------------------------------------------------------
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)
 # Seconds between a socket's re-joins of its conversation's group (a restarted Redis forgot it).

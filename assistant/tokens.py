@@ -39,10 +39,12 @@ def prefix_of(secret: str) -> str:
     return secret[: len(SCHEME) + PREFIX_CHARS]
 
 
-def create(user: Any, name: str, *, read_only: bool = False) -> NewToken:
+def create(user: Any, name: str, *, read_only: bool = False, mcp_only: bool = False,
+           allowed_tools: list[str] | None = None) -> NewToken:
     secret = SCHEME + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name.strip(), prefix=prefix_of(secret),
-                                    token_hash=hash_secret(secret), read_only=read_only)
+                                    token_hash=hash_secret(secret), read_only=read_only,
+                                    mcp_only=mcp_only, allowed_tools=sorted(set(allowed_tools or [])))
     return NewToken(token, secret)
 
 

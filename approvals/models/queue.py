@@ -49,6 +49,20 @@ class ApprovalRequest(models.Model):
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING
 
+    @property
+    def source(self) -> str:
+        """Where the call came from, for the approver: the chat, the REST API, or an MCP
+        client (its name and version, and the token's name and prefix)."""
+        scope = self.tool_call.scope or {}
+        origin = scope.get("source") or ("chat" if scope.get("conversation") else "")
+        if origin == "mcp":
+            mcp = scope.get("mcp") or {}
+            client = mcp.get("client") or {}
+            who = " ".join(str(client.get(k) or "") for k in ("name", "version")).strip() or "unknown client"
+            return (f"MCP client “{who}” with token “{mcp.get('token_name', '')}” "
+                    f"({mcp.get('token_prefix', '')}…)")
+        return {"api": "REST API", "chat": "chat"}.get(str(origin), str(origin) or "unknown")
+
     def effective_arguments(self) -> Any:
         return self.edited_arguments if self.edited_arguments is not None else self.arguments
 

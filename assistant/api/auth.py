@@ -31,6 +31,9 @@ class TokenAuth(HttpBearer):
         if found is None:
             raise ApiError(401, "invalid_token", "The API token is unknown or has been revoked.",
                            headers={"WWW-Authenticate": 'Bearer realm="toolgate", error="invalid_token"'})
+        if found.mcp_only:
+            raise ApiError(403, "mcp_only_token",
+                           "This token is limited to MCP use: connect to /mcp with it, not to the REST API.")
         if found.read_only and request.method not in SAFE_METHODS:
             raise ApiError(403, "read_only_token", (
                 f"This token is read-only: it may only be used to read (GET), not {request.method}."))

@@ -99,7 +99,7 @@ class ToolCallOut(Schema):
     arguments: Any
     result: Any
     error: dict[str, Any] | None
-    source: str = Field(description="api, chat or other.")
+    source: str = Field(description="api, chat, mcp (docs/mcp.md) or other.")
     conversation_id: str | None
     approval_id: int | None
     created_at: datetime

@@ -7,6 +7,8 @@ Reloading the list shows only each token's prefix.
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,12 +20,24 @@ from assistant import tokens
 from assistant.models import ApiToken
 
 MAX_ACTIVE_TOKENS = 50
+TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class NewTokenForm(forms.Form):
     name = forms.CharField(label="Name", max_length=ApiToken._meta.get_field("name").max_length, strip=True,
                            help_text="What the token is for, e.g. “laptop script”.")
     read_only = forms.BooleanField(label="Read-only (GET requests only)", required=False)
+    mcp_only = forms.BooleanField(label="MCP only (works at /mcp, not on the REST API)", required=False)
+    allowed_tools = forms.CharField(
+        label="Only these tools over MCP", required=False, max_length=4000, strip=True,
+        help_text="Tool names separated by commas or spaces; empty means every tool you may use.")
+
+    def clean_allowed_tools(self) -> list[str]:
+        names = [n for n in re.split(r"[\s,]+", self.cleaned_data["allowed_tools"]) if n]
+        bad = [n for n in names if not TOOL_NAME.fullmatch(n)]
+        if bad:
+            raise forms.ValidationError(f"Not a tool name: {', '.join(bad[:5])}.")
+        return names
 
 
 @login_required
@@ -37,7 +51,9 @@ def token_list(request: HttpRequest) -> HttpResponse:
             form.add_error(None, f"You already have {MAX_ACTIVE_TOKENS} active tokens; revoke one first.")
         if form.is_valid():
             created = tokens.create(request.user, form.cleaned_data["name"],
-                                    read_only=form.cleaned_data["read_only"])
+                                    read_only=form.cleaned_data["read_only"],
+                                    mcp_only=form.cleaned_data["mcp_only"],
+                                    allowed_tools=form.cleaned_data["allowed_tools"])
             form = NewTokenForm()
         else:
             status = 400

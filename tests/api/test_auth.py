@@ -123,3 +123,11 @@ def test_a_token_needs_no_csrf_token(user):
     response = client.post(CALL, {"expression": "2*3"}, content_type="application/json",
                            headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 200
+
+
+async def test_an_mcp_only_token_is_refused_on_the_rest_api(user):
+    made = await sync_to_async(tokens.create)(user, "agent", mcp_only=True)
+    response = await bearer(made.secret).get("/api/v1/tools")
+    assert response.status_code == 403
+    assert error_of(response)["code"] == "mcp_only_token"
+    assert "/mcp" in error_of(response)["message"]

@@ -115,3 +115,22 @@ def test_the_admin_can_revoke_tokens(user, django_user_model):
     logged_in(admin).post("/admin/assistant/apitoken/", {
         "action": "revoke", "_selected_action": [made.token.pk]})
     assert tokens.authenticate(made.secret) is None
+
+
+def test_a_token_can_be_limited_to_mcp_and_to_a_list_of_tools(user):
+    response = logged_in(user).post(PAGE, {"name": "Claude Desktop", "mcp_only": "on",
+                                           "allowed_tools": "calculator, search_notes calculator"})
+    assert response.status_code == 200
+    token = ApiToken.objects.get(user=user)
+    assert token.mcp_only and not token.read_only
+    assert token.allowed_tools == ["calculator", "search_notes"]
+    assert token.allows_tool("calculator") and not token.allows_tool("delete_note")
+    listed = logged_in(user).get(PAGE).content.decode()
+    assert "MCP only" in listed and "tools: calculator, search_notes" in listed
+
+
+def test_a_tool_list_with_an_invalid_name_is_refused_and_nothing_is_created(user):
+    response = logged_in(user).post(PAGE, {"name": "x", "allowed_tools": "calculator, rm -rf /"})
+    assert response.status_code == 400
+    assert "Not a tool name: /" in response.content.decode()
+    assert not ApiToken.objects.exists()
