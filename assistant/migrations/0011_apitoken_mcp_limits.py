@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('assistant', '0006_message_offered_tools'),
+        ('assistant', '0010_message_search'),
     ]
 
     operations = [
