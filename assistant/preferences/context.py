@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from assistant.models import Preference
 
 
 def preferences(request: HttpRequest) -> dict[str, Any]:
+    """Looked up only when a template reads it: pages that never show it (the CSRF failure
+    page, rendered by the API's async CSRF check on the event loop) must not query."""
     user = getattr(request, "user", None)
-    chosen = Preference.of(user)
-    return {"preference": chosen, "theme_choices": Preference.Theme.choices}
+    return {"preference": SimpleLazyObject(lambda: Preference.of(user)),
+            "theme_choices": Preference.Theme.choices}
