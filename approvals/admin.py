@@ -21,7 +21,8 @@ from django.urls import path, reverse
 
 from approvals import audit, services
 from approvals.admin_audit import AuditEventAdmin  # noqa: F401  (registers the audit log admin)
-from approvals.models import ApprovalRequest, PolicyRule, ToolPolicy
+from approvals.admin_notify import ApprovalScopeAdmin  # noqa: F401  (registers deliveries and scopes)
+from approvals.models import ApprovalRequest, ApprovalScope, PolicyRule, ToolPolicy
 from tools.admin import ReadOnlyAdmin, pretty_json
 
 
@@ -88,6 +89,9 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             "can_decide": request.user.has_perm("approvals.decide") and obj.is_pending,
             "conversation": _conversation_context(obj),
             "decide_url": reverse("admin:approvals_approvalrequest_decide", args=[obj.pk]),
+            "scope_policy": ToolPolicy.objects.filter(tool_name=obj.tool_name, scope_eligible=True).first()
+            if obj.conversation_id else None,
+            "scope_granted": ApprovalScope.objects.filter(approval=obj).first(),
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
 
@@ -96,6 +100,9 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_change", args=[pk]))
         decision = request.POST.get("decision", "")
         edited = None
+        allow_conversation = decision == "approve_scope"
+        if allow_conversation:
+            decision = services.APPROVE
         if decision == "approve_edited":
             try:
                 edited = json.loads(request.POST.get("edited_arguments", ""))
@@ -105,7 +112,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             decision = services.APPROVE
         try:
             decided = services.decide(pk, request.user, decision, reason=request.POST.get("reason", ""),
-                                      edited_arguments=edited)
+                                      edited_arguments=edited, allow_conversation=allow_conversation)
         except ApprovalRequest.DoesNotExist:
             messages.error(request, "There is no such approval request.")
             return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_changelist"))
@@ -174,7 +181,8 @@ def _jsonable(value: Any) -> Any:
 
 @admin.register(ToolPolicy)
 class ToolPolicyAdmin(AuditedAdmin):
-    list_display = ("tool_name", "enabled", "approval", "rate_limit", "groups", "updated_at")
+    list_display = ("tool_name", "enabled", "approval", "rate_limit", "groups", "scope_eligible",
+                    "updated_at")
     list_filter = ("enabled", "approval")
     search_fields = ("tool_name",)
     filter_horizontal = ("allowed_groups",)

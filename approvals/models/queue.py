@@ -37,6 +37,8 @@ class ApprovalRequest(models.Model):
     reason = models.TextField(blank=True, help_text="The approver's reason (required to deny).")
     executed_at = models.DateTimeField(null=True, blank=True,
                                        help_text="When the approved call was handed to a worker.")
+    reminded_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When approvers were reminded that it will expire soon.")
 
     class Meta:
         ordering = ["-created_at"]
