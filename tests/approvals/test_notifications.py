@@ -260,3 +260,19 @@ def test_the_admin_lists_deliveries_read_only(webhook, user, approver, admin_cli
                                {"status": "pending"})
     assert change.status_code == 403
     assert admin_client.get(reverse("admin:approvals_notificationdelivery_add")).status_code == 403
+
+
+def test_with_celery_the_delivery_is_a_task_that_takes_the_request_id(webhook, settings, user, approver):
+    from assistant.celery import app as celery_app
+
+    settings.CELERY_BROKER_URL = "memory://"
+    request = parked(user)
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True  # the task runs here, through Celery's own machinery
+    try:
+        notifications.announce(request.pk, notifications.DECIDED)
+    finally:
+        celery_app.conf.task_always_eager = eager
+    assert not notifications._threads  # no background thread: Celery carried it
+    [got] = webhook.received
+    assert json.loads(got.body)["approval"]["id"] == request.pk
