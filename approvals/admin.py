@@ -19,11 +19,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from approvals import audit, services
+from approvals import audit, review, services
 from approvals.admin_audit import AuditEventAdmin  # noqa: F401  (registers the audit log admin)
 from approvals.admin_notify import ApprovalScopeAdmin  # noqa: F401  (registers deliveries and scopes)
 from approvals.models import ApprovalRequest, ApprovalScope, PolicyRule, ToolPolicy
 from tools.admin import ReadOnlyAdmin, pretty_json
+from tools.registry import registry
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -88,6 +89,9 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             "diff": _diff(obj.arguments, edited) if edited is not None else "",
             "can_decide": request.user.has_perm("approvals.decide") and obj.is_pending,
             "conversation": _conversation_context(obj),
+            "conversation_html": review.render_conversation(obj),
+            "tool_schema": _schema(obj.tool_name),
+            "next_pending": review.next_pending(request.user, obj),
             "decide_url": reverse("admin:approvals_approvalrequest_decide", args=[obj.pk]),
             "scope_policy": ToolPolicy.objects.filter(tool_name=obj.tool_name, scope_eligible=True).first()
             if obj.conversation_id else None,
@@ -120,7 +124,16 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             messages.error(request, str(exc))
             return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_change", args=[pk]))
         messages.success(request, f"{decided.tool_name} #{decided.pk} {decided.status}.")
+        following = review.next_pending(request.user, decided)
+        if following is not None:  # straight on to the next request that waits
+            return HttpResponseRedirect(
+                reverse("admin:approvals_approvalrequest_change", args=[following.pk]))
         return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_changelist"))
+
+
+def _schema(tool_name: str) -> dict[str, Any] | None:
+    tool = registry.get(tool_name)
+    return tool.parameters if tool is not None else None
 
 
 def _diff(original: Any, edited: Any) -> str:

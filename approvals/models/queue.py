@@ -51,6 +51,23 @@ class ApprovalRequest(models.Model):
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING
 
+    @property
+    def rule_in_words(self) -> str:
+        """Why it waits, as an approver reads it: "send_email: recipient outside example.com"."""
+        if self.reason_required:
+            return f"{self.tool_name}: {self.reason_required}"
+        if self.rule.startswith("risk:"):
+            return f"{self.tool_name}: a {self.rule.removeprefix('risk:')}-risk tool"
+        if self.rule == "policy:always":
+            return f"{self.tool_name}: an administrator requires approval for every call"
+        return f"{self.tool_name}: {self.rule}"
+
+    @property
+    def source_label(self) -> str:
+        """Where the call came from; another change may record it as ``source``."""
+        source = getattr(self, "source", "") or ("chat" if self.conversation_id else "API")
+        return {"chat": "chat", "api": "REST API", "mcp": "MCP client"}.get(str(source).lower(), str(source))
+
     def effective_arguments(self) -> Any:
         return self.edited_arguments if self.edited_arguments is not None else self.arguments
 
