@@ -65,8 +65,10 @@ class ApprovalRequest(models.Model):
     @property
     def source_label(self) -> str:
         """Where the call came from; another change may record it as ``source``."""
-        source = getattr(self, "source", "") or ("chat" if self.conversation_id else "API")
-        return {"chat": "chat", "api": "REST API", "mcp": "MCP client"}.get(str(source).lower(), str(source))
+        source = str(getattr(self, "source", "") or ("chat" if self.conversation_id else ""))
+        labels = {"chat": "chat", "api": "REST API", "mcp": "MCP client",
+                  "": "not recorded (no conversation)"}
+        return labels.get(source.lower(), source)
 
     def effective_arguments(self) -> Any:
         return self.edited_arguments if self.edited_arguments is not None else self.arguments

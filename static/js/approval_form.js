@@ -23,6 +23,10 @@
     }[event.key];
     if (go) { event.preventDefault(); go(); }
   });
+  // Enter in the reason denies (the browser would submit with the form's first button: Approve).
+  document.getElementById("reason")?.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); document.getElementById("toolgate-deny")?.click(); }
+  });
   if (!schemaNode || !originalNode || !form) return;
 
   const schema = JSON.parse(schemaNode.textContent);
