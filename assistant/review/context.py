@@ -31,6 +31,9 @@ def render_for_approval(request: Any) -> SafeString | str:
     if conversation is None:
         return ""
     entries = entries_until(build_timeline(conversation), request.created_at)
+    if request.is_pending:  # the call being decided waits, whatever else its card could tell
+        for card in (c for e in entries for c in e.cards if c.id == request.tool_call.call_id):
+            card.status, card.error_type, card.error_message = "pending", "", ""
     html = render_to_string("assistant/_approval_context.html", {"timeline": entries,
                                                                  "call_id": request.tool_call.call_id})
     return SafeString(html)

@@ -73,7 +73,7 @@
       const row = el("div", { class: "toolgate-field" });
       const required = (s.required || []).includes(name);
       row.append(el("label", { for: id }, name + (required ? " *" : "")));
-      let input, kind;
+      let input, kind, hint = "";
       if (Array.isArray(prop.enum)) {
         kind = "enum";
         input = el("select", { id });
@@ -93,7 +93,7 @@
         kind = "lines";
         input = el("textarea", { id, rows: "3", cols: "60" });
         input.value = Array.isArray(v) ? v.join("\n") : "";
-        row.append(el("span", { class: "help" }, "One per line."));
+        hint = "One per line.";
       } else if (prop.type === "string") {
         kind = "string";
         const long = (prop.maxLength || 0) > 200 || (typeof v === "string" && (v.length > 60 || v.includes("\n")));
@@ -103,11 +103,12 @@
         kind = "json";
         input = el("textarea", { id, rows: "4", cols: "60", class: "toolgate-json-input" });
         input.value = v === undefined ? "" : pretty(v);
-        row.append(el("span", { class: "help" }, "JSON."));
+        hint = "JSON.";
       }
       input.dataset.path = here.join(".");
       row.append(input);
-      if (prop.description) row.append(el("p", { class: "help" }, prop.description));
+      const help = [prop.description, hint].filter(Boolean).join(" ");
+      if (help) row.append(el("p", { class: "help" }, help));
       row.append(el("p", { class: "toolgate-field-error", id: id + "-error", hidden: "" }));
       input.setAttribute("aria-describedby", id + "-error");
       container.append(row);

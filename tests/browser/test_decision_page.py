@@ -131,3 +131,50 @@ def test_n_opens_the_next_pending_request(new_context, user, approver):
     page.locator("body").press("n")
     expect(page).to_have_url(f"{page.url.split('/admin/')[0]}/admin/approvals/approvalrequest/{second.pk}/change/")
     assert ApprovalRequest.objects.get(pk=first.pk).status == "pending"
+
+
+def test_hostile_argument_values_stay_text_in_the_generated_form(new_context, user, approver, dialogs):
+    console: list[str] = []
+    request = parked_mail(user)
+    hostile = {**ARGS, "subject": '<img src=x onerror="alert(1)">',
+               "body": "</textarea><script>alert(2)</script>"}
+    ApprovalRequest.objects.filter(pk=request.pk).update(arguments=hostile)
+    page = open_page(new_context, approver, request, console)
+    expect(page.get_by_label("subject *")).to_have_value('<img src=x onerror="alert(1)">')
+    expect(page.get_by_label("body *")).to_have_value("</textarea><script>alert(2)</script>")
+    assert page.locator("#toolgate-schema-form img, #toolgate-schema-form script").count() == 0
+    assert dialogs == []
+
+
+def test_approve_and_allow_for_the_conversation_from_the_page(new_context, user, approver):
+    from approvals.models import ApprovalScope, ToolPolicy
+
+    ToolPolicy.objects.create(tool_name="send_email", scope_eligible=True, scope_max_calls=3)
+    console: list[str] = []
+    request = parked_mail(user)
+    page = open_page(new_context, approver, request, console)
+    page.get_by_role("button", name="Approve and allow for this conversation").click()
+    expect(page.locator(".messagelist")).to_contain_text(f"send_email #{request.pk} approved",
+                                                         ignore_case=True)
+    scope = ApprovalScope.objects.get(approval=request)
+    assert scope.conversation_id == request.conversation_id
+    assert (scope.max_calls, scope.granted_by) == (3, approver)
+    page.goto(f"/admin/approvals/approvalrequest/{request.pk}/change/")
+    expect(page.locator(".toolgate-approval")).to_contain_text(
+        f"Allowed for this conversation: scope #{scope.pk}")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_screenshots_of_the_decision_page(new_context, user, approver, scheme, tmp_path_factory):
+    from approvals.models import ToolPolicy
+
+    ToolPolicy.objects.create(tool_name="send_email", scope_eligible=True)
+    context = new_context(approver)
+    page = context.new_page()
+    page.emulate_media(color_scheme=scheme)
+    page.goto(f"/admin/approvals/approvalrequest/{parked_mail(user).pk}/change/")
+    page.get_by_label("subject *").fill("")
+    expect(page.locator("#toolgate-field-subject-error")).to_be_visible()
+    path = tmp_path_factory.getbasetemp() / f"decision-page-{scheme}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
