@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.mail import send_mail
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -78,7 +78,7 @@ def _deliver_in_thread(approval_id: int, event: str) -> None:
     except Exception:
         logger.exception("notifying approvers of %s for approval %s failed", event, approval_id)
     finally:
-        close_old_connections()
+        connections.close_all()  # this thread's own connections; it ends here
         with _lock:
             _threads.discard(threading.current_thread())
 

@@ -145,7 +145,7 @@ async def gate(call: PreparedCall) -> GateDecision:
     if decision.action == "require_approval" and not call.recheck:
         conversation = str((call.context.scope or {}).get("conversation", "") or "")
         if conversation and _scope_eligible(await asnapshot(), call.tool.name):
-            scope = await ApprovalScope.ause(call.tool.name, conversation)
+            scope = await ApprovalScope.ause(call.tool.name, conversation, call.context.user_id)
             if scope is not None:
                 return GateDecision.allow(rule=f"scope:{scope.pk}", reason=(
                     f"allowed for this conversation by approval #{scope.approval_id} "

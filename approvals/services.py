@@ -167,7 +167,7 @@ def _grant_scope(request: ApprovalRequest, approver: Any) -> ApprovalScope:
     policy = ToolPolicy.objects.get(tool_name=request.tool_name)
     return ApprovalScope.objects.create(
         approval=request, tool_name=request.tool_name, conversation_id=request.conversation_id,
-        granted_by=approver, max_calls=policy.scope_max_calls,
+        user_id=request.requester_id, granted_by=approver, max_calls=policy.scope_max_calls,
         expires_at=timezone.now() + timedelta(minutes=policy.scope_max_minutes))
 
 

@@ -14,6 +14,9 @@ class ApprovalScope(models.Model):
                                     related_name="scope_granted")
     tool_name = models.CharField(max_length=64)
     conversation_id = models.CharField(max_length=64)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE,
+                             related_name="approval_scopes",
+                             help_text="Whose calls it covers: the requester of the approved call.")
     granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                    related_name="approval_scopes_granted")
     created_at = models.DateTimeField(default=timezone.now)
@@ -38,16 +41,18 @@ class ApprovalScope(models.Model):
                 and self.expires_at > timezone.now())
 
     @classmethod
-    def live(cls, tool_name: str, conversation_id: str) -> models.QuerySet[ApprovalScope]:
-        return cls.objects.filter(tool_name=tool_name, conversation_id=conversation_id, revoked_at=None,
+    def live(cls, tool_name: str, conversation_id: str,
+             user_id: int | None) -> models.QuerySet[ApprovalScope]:
+        return cls.objects.filter(tool_name=tool_name, conversation_id=conversation_id, user_id=user_id,
+                                  user_id__isnull=False, revoked_at=None,
                                   used_calls__lt=F("max_calls"), expires_at__gt=timezone.now())
 
     @classmethod
-    async def ause(cls, tool_name: str, conversation_id: str) -> ApprovalScope | None:
+    async def ause(cls, tool_name: str, conversation_id: str, user_id: int | None) -> ApprovalScope | None:
         """Take one call from a live scope, as a conditional update that must change exactly
         one row: two calls racing for the last use cannot both get it."""
-        async for scope in cls.live(tool_name, conversation_id).order_by("created_at"):
-            claimed = await cls.live(tool_name, conversation_id).filter(pk=scope.pk).aupdate(
+        async for scope in cls.live(tool_name, conversation_id, user_id).order_by("created_at"):
+            claimed = await cls.live(tool_name, conversation_id, user_id).filter(pk=scope.pk).aupdate(
                 used_calls=F("used_calls") + 1)
             if claimed == 1:
                 scope.used_calls += 1

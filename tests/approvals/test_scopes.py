@@ -127,7 +127,7 @@ def test_two_calls_racing_for_the_last_use_get_it_once(user, approver, eligible)
     ApprovalScope.objects.filter(pk=scope.pk).update(used_calls=1)
 
     async def race():
-        return await asyncio.gather(*(ApprovalScope.ause("send_email", C1) for _ in range(4)))
+        return await asyncio.gather(*(ApprovalScope.ause("send_email", C1, user.pk) for _ in range(4)))
 
     won = [s for s in asyncio.run(race()) if s is not None]
     assert len(won) == 1
@@ -171,3 +171,10 @@ def test_only_approvers_may_revoke(user, approver, eligible, django_user_model):
     with pytest.raises(services.DecisionError, match="permission to revoke"):
         services.revoke_scope(scope.pk, user)
     assert ApprovalScope.objects.get(pk=scope.pk).revoked_at is None
+
+
+def test_a_scope_covers_only_the_requesters_calls(user, other_user, approver, eligible):
+    scope = allow_for_conversation(user, approver)
+    assert scope.user == user
+    assert mail_call(other_user).status == "pending"  # another user naming the same conversation
+    assert ApprovalScope.objects.get().used_calls == 0
