@@ -19,10 +19,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from approvals import audit, services
+from approvals import audit, review, services
 from approvals.admin_audit import AuditEventAdmin  # noqa: F401  (registers the audit log admin)
-from approvals.models import ApprovalRequest, PolicyRule, ToolPolicy
+from approvals.admin_notify import ApprovalScopeAdmin  # noqa: F401  (registers deliveries and scopes)
+from approvals.models import ApprovalRequest, ApprovalScope, PolicyRule, ToolPolicy
 from tools.admin import ReadOnlyAdmin, pretty_json
+from tools.registry import registry
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -87,7 +89,13 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             "diff": _diff(obj.arguments, edited) if edited is not None else "",
             "can_decide": request.user.has_perm("approvals.decide") and obj.is_pending,
             "conversation": _conversation_context(obj),
+            "conversation_html": review.render_conversation(obj),
+            "tool_schema": _schema(obj.tool_name),
+            "next_pending": review.next_pending(request.user, obj),
             "decide_url": reverse("admin:approvals_approvalrequest_decide", args=[obj.pk]),
+            "scope_policy": ToolPolicy.objects.filter(tool_name=obj.tool_name, scope_eligible=True).first()
+            if obj.conversation_id else None,
+            "scope_granted": ApprovalScope.objects.filter(approval=obj).first(),
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
 
@@ -96,6 +104,9 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_change", args=[pk]))
         decision = request.POST.get("decision", "")
         edited = None
+        allow_conversation = decision == "approve_scope"
+        if allow_conversation:
+            decision = services.APPROVE
         if decision == "approve_edited":
             try:
                 edited = json.loads(request.POST.get("edited_arguments", ""))
@@ -105,7 +116,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             decision = services.APPROVE
         try:
             decided = services.decide(pk, request.user, decision, reason=request.POST.get("reason", ""),
-                                      edited_arguments=edited)
+                                      edited_arguments=edited, allow_conversation=allow_conversation)
         except ApprovalRequest.DoesNotExist:
             messages.error(request, "There is no such approval request.")
             return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_changelist"))
@@ -113,7 +124,16 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             messages.error(request, str(exc))
             return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_change", args=[pk]))
         messages.success(request, f"{decided.tool_name} #{decided.pk} {decided.status}.")
+        following = review.next_pending(request.user, decided)
+        if following is not None:  # straight on to the next request that waits
+            return HttpResponseRedirect(
+                reverse("admin:approvals_approvalrequest_change", args=[following.pk]))
         return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_changelist"))
+
+
+def _schema(tool_name: str) -> dict[str, Any] | None:
+    tool = registry.get(tool_name)
+    return tool.parameters if tool is not None else None
 
 
 def _diff(original: Any, edited: Any) -> str:
@@ -174,7 +194,8 @@ def _jsonable(value: Any) -> Any:
 
 @admin.register(ToolPolicy)
 class ToolPolicyAdmin(AuditedAdmin):
-    list_display = ("tool_name", "enabled", "approval", "rate_limit", "groups", "updated_at")
+    list_display = ("tool_name", "enabled", "approval", "rate_limit", "groups", "scope_eligible",
+                    "updated_at")
     list_filter = ("enabled", "approval")
     search_fields = ("tool_name",)
     filter_horizontal = ("allowed_groups",)

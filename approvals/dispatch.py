@@ -107,11 +107,12 @@ def start(loop: asyncio.AbstractEventLoop) -> None:
 async def _expiry_timer() -> None:
     from asgiref.sync import sync_to_async
 
-    from approvals.services import expire_stale
+    from approvals.services import expire_stale, remind_due
 
     while True:
         await asyncio.sleep(settings.APPROVALS_EXPIRY_CHECK_SECONDS)
         try:
+            await sync_to_async(remind_due)()
             await sync_to_async(expire_stale)()
         except Exception:
             logger.exception("expiring stale approval requests failed")

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import audit, notify
+from approvals import audit, notifications, notify
 from approvals.audit import Entry
 from approvals.models import ApprovalRequest
 from tools.models import ToolCall
@@ -45,6 +45,7 @@ def observe(stage: str, record: ToolCall, **details: Any) -> None:
             "approval_id": request.pk, "rule": request.rule, "reason": request.reason_required,
             "expires_at": request.expires_at.isoformat()}, **_base(record)))
         transaction.on_commit(notify.pending_changed)
+        notifications.announce(request.pk, notifications.REQUESTED)
     elif stage == "settled":
         entries = [*_close_request(record), *entries]
     if details:

@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from approvals.models import PolicyRule, ToolPolicy
+from approvals.models import ApprovalScope, PolicyRule, ToolPolicy
 from tools import ratelimit
 from tools.definition import RateLimit
 from tools.gate import GateDecision, PreparedCall
@@ -133,7 +133,32 @@ can_use.version = version  # type: ignore[attr-defined]  # see tools.catalog
 
 
 async def gate(call: PreparedCall) -> GateDecision:
-    """``TOOLS_GATE``: the decision for one validated call."""
+    """``TOOLS_GATE``: the decision for one validated call.
+
+    A call that would need approval runs without it when an approver allowed this tool for
+    this conversation (:class:`~approvals.models.ApprovalScope`) and the scope has calls and
+    time left: the decision names the scope (``scope:<id>``), so the audit log records which
+    approval allowed it. Deny rules, disabled tools and rate limits are decided first, so a
+    scope never overrides them.
+    """
+    decision = await _gate(call)
+    if decision.action == "require_approval" and not call.recheck:
+        conversation = str((call.context.scope or {}).get("conversation", "") or "")
+        if conversation and _scope_eligible(await asnapshot(), call.tool.name):
+            scope = await ApprovalScope.ause(call.tool.name, conversation, call.context.user_id)
+            if scope is not None:
+                return GateDecision.allow(rule=f"scope:{scope.pk}", reason=(
+                    f"allowed for this conversation by approval #{scope.approval_id} "
+                    f"(call {scope.used_calls} of {scope.max_calls})"))
+    return decision
+
+
+def _scope_eligible(snap: Snapshot, tool_name: str) -> bool:
+    policy = snap.policies.get(tool_name)
+    return policy is not None and policy.enabled and policy.scope_eligible
+
+
+async def _gate(call: PreparedCall) -> GateDecision:
     snap = await asnapshot()
     name = call.tool.name
     policy = snap.policies.get(name)

@@ -9,6 +9,7 @@ saying who decided first.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -16,8 +17,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import audit, dispatch, notify
-from approvals.models import ApprovalRequest
+from approvals import audit, dispatch, notifications, notify
+from approvals.models import ApprovalRequest, ApprovalScope, ToolPolicy
 from approvals.signals import call_settled
 from tools import records
 from tools.context import ToolContext
@@ -37,8 +38,13 @@ class DecisionError(Exception):
 
 
 def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
-           edited_arguments: dict[str, Any] | None = None) -> ApprovalRequest:
-    """Approve (optionally with edited arguments) or deny one pending request."""
+           edited_arguments: dict[str, Any] | None = None,
+           allow_conversation: bool = False) -> ApprovalRequest:
+    """Approve (optionally with edited arguments) or deny one pending request.
+
+    ``allow_conversation`` also allows later calls of the same tool in the same conversation,
+    within the bounds of the tool's policy (see :func:`_grant_scope`).
+    """
     if decision not in (APPROVE, DENY):
         raise DecisionError(f"Unknown decision {decision!r}: use 'approve' or 'deny'.")
     if approver is None or not approver.is_authenticated or not approver.has_perm("approvals.decide"):
@@ -54,6 +60,8 @@ def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
     reason = reason.strip()
     if decision == DENY and not reason:
         raise DecisionError("Give a reason to deny: it is shown to the user and the model.")
+    if allow_conversation:
+        _check_scope_allowed(request, decision)
     edited = _checked_edit(request, approver, edited_arguments) if decision == APPROVE else None
     status = ApprovalRequest.Status.APPROVED if decision == APPROVE else ApprovalRequest.Status.DENIED
     with transaction.atomic():
@@ -61,9 +69,15 @@ def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
             request.refresh_from_db()
             _refuse_if_decided(request)
             raise DecisionError("This request could not be decided; reload and try again.")
-        audit.record(audit.decision_entry(request, approver))
+        entry = audit.decision_entry(request, approver)
+        if allow_conversation:
+            scope = _grant_scope(request, approver)
+            entry.data["scope"] = {"id": scope.pk, "max_calls": scope.max_calls,
+                                   "expires_at": scope.expires_at.isoformat()}
+        audit.record(entry)
         dispatch.carry_out(request.pk)
         transaction.on_commit(notify.pending_changed)
+        notifications.announce(request.pk, notifications.DECIDED)
     return request
 
 
@@ -75,7 +89,28 @@ def expire(request: ApprovalRequest) -> bool:
         audit.record(audit.decision_entry(request, "system:expiry"))
         dispatch.carry_out(request.pk)
         transaction.on_commit(notify.pending_changed)
+        notifications.announce(request.pk, notifications.EXPIRED)
     return True
+
+
+def remind_due() -> int:
+    """Remind approvers of pending requests expiring within ``APPROVALS_REMIND_BEFORE``
+    seconds, once each (claimed by a conditional update of ``reminded_at``)."""
+    before = settings.APPROVALS_REMIND_BEFORE
+    if before <= 0:
+        return 0
+    now = timezone.now()
+    due = ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING, reminded_at=None,
+                                         expires_at__gt=now, expires_at__lte=now + timedelta(seconds=before))
+    reminded = 0
+    for pk in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            claim = ApprovalRequest.objects.filter(pk=pk, reminded_at=None,
+                                                   status=ApprovalRequest.Status.PENDING)
+            if claim.update(reminded_at=now) == 1:
+                notifications.announce(pk, notifications.REMINDER)
+                reminded += 1
+    return reminded
 
 
 def expire_stale() -> int:
@@ -113,6 +148,43 @@ async def carry_out(approval_id: int) -> None:
         conversation_id=request.conversation_id, decision=request.status, reason=request.reason,
         approval_id=request.pk,
     )
+
+
+def _check_scope_allowed(request: ApprovalRequest, decision: str) -> None:
+    if decision != APPROVE:
+        raise DecisionError("Only an approval can allow later calls for this conversation.")
+    if not request.conversation_id:
+        raise DecisionError("This call belongs to no conversation, so it cannot be allowed for one.")
+    policy = ToolPolicy.objects.filter(tool_name=request.tool_name).first()
+    if policy is None or not policy.scope_eligible:
+        raise DecisionError(f"The policy of {request.tool_name} does not allow approving it for a whole "
+                            "conversation; approve this call alone.")
+
+
+def _grant_scope(request: ApprovalRequest, approver: Any) -> ApprovalScope:
+    """The approval also covers the next ``scope_max_calls`` calls of this tool in this
+    conversation for ``scope_max_minutes``; still subject to every deny rule."""
+    policy = ToolPolicy.objects.get(tool_name=request.tool_name)
+    return ApprovalScope.objects.create(
+        approval=request, tool_name=request.tool_name, conversation_id=request.conversation_id,
+        user_id=request.requester_id, granted_by=approver, max_calls=policy.scope_max_calls,
+        expires_at=timezone.now() + timedelta(minutes=policy.scope_max_minutes))
+
+
+def revoke_scope(scope_id: int, actor: Any) -> ApprovalScope:
+    """End a conversation scope now; later calls need approval again. Audited."""
+    if actor is None or not actor.is_authenticated or not actor.has_perm("approvals.decide"):
+        raise DecisionError("You do not have permission to revoke approval scopes.")
+    scope = ApprovalScope.objects.select_related("approval__tool_call").get(pk=scope_id)
+    if not scope.revoke(actor):
+        raise DecisionError(f"Scope #{scope.pk} was already revoked.")
+    request = scope.approval
+    audit.record(audit.Entry(
+        "approval.scope_revoked", tool_name=scope.tool_name, conversation_id=scope.conversation_id,
+        user_id=request.requester_id, username=request.tool_call.username, actor=actor.get_username(),
+        outcome="revoked",
+        data={"scope_id": scope.pk, "approval_id": request.pk, "used_calls": scope.used_calls}))
+    return scope
 
 
 def _refuse_if_decided(request: ApprovalRequest) -> None:

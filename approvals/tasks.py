@@ -20,4 +20,12 @@ def carry_out_decision(approval_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def expire_stale_requests() -> int:
+    services.remind_due()
     return services.expire_stale()
+
+
+@shared_task(ignore_result=True)
+def deliver_notifications(approval_id: int, event: str) -> None:
+    from approvals import notifications
+
+    notifications.deliver(approval_id, event)

@@ -25,6 +25,11 @@ class AssistantConfig(AppConfig):
 
         call_settled.connect(wake_mcp_request, dispatch_uid="assistant.mcp.wake_on_settled")
 
+        from approvals.review import set_conversation_renderer
+        from assistant.review.context import render_for_approval
+
+        set_conversation_renderer(render_for_approval)  # the decision page shows the chat as the chat does
+
         from assistant.security import logins
 
         logins.connect()  # after axes (earlier in INSTALLED_APPS) connected its receivers

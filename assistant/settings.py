@@ -257,6 +257,27 @@ ASSISTANT_MAX_MESSAGE_CHARS = env_int("ASSISTANT_MAX_MESSAGE_CHARS", 20_000, min
 APPROVALS_EXPIRE_AFTER = env_int("APPROVALS_EXPIRE_AFTER", 3600, minimum=1)  # seconds
 APPROVALS_ALLOW_SELF_APPROVAL = env_bool("APPROVALS_ALLOW_SELF_APPROVAL", False)
 TOOLS_ACCESS_POLICY = env_str("TOOLS_ACCESS_POLICY", "approvals.policy.can_use")
+# Notifications to approvers (docs/approvals.md#notifications): email to approvers' addresses,
+# and a signed webhook (format "toolgate" JSON events or "slack" incoming-webhook text).
+APPROVALS_NOTIFY_EMAIL = env_bool("APPROVALS_NOTIFY_EMAIL", True)
+APPROVALS_WEBHOOK_URL = env_str("APPROVALS_WEBHOOK_URL", "")
+APPROVALS_WEBHOOK_SECRET = env_str("APPROVALS_WEBHOOK_SECRET", "")
+APPROVALS_WEBHOOK_FORMAT = env_str("APPROVALS_WEBHOOK_FORMAT", "toolgate")
+if APPROVALS_WEBHOOK_FORMAT not in ("toolgate", "slack"):
+    raise ImproperlyConfigured(
+        f"APPROVALS_WEBHOOK_FORMAT={APPROVALS_WEBHOOK_FORMAT!r}: use 'toolgate' or 'slack'.")
+if APPROVALS_WEBHOOK_URL and not APPROVALS_WEBHOOK_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"APPROVALS_WEBHOOK_URL={APPROVALS_WEBHOOK_URL!r}: use an http(s) URL.")
+if APPROVALS_WEBHOOK_URL and APPROVALS_WEBHOOK_FORMAT == "toolgate" and not APPROVALS_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("APPROVALS_WEBHOOK_URL is set but APPROVALS_WEBHOOK_SECRET is empty: "
+                               "receivers could not tell Toolgate's events from forgeries.")
+APPROVALS_WEBHOOK_TIMEOUT = env_float("APPROVALS_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
+APPROVALS_WEBHOOK_ATTEMPTS = env_int("APPROVALS_WEBHOOK_ATTEMPTS", 4, minimum=1)
+APPROVALS_WEBHOOK_BACKOFF = env_float("APPROVALS_WEBHOOK_BACKOFF", 2.0, minimum=0)  # seconds, doubled
+# Remind approvers this many seconds before a pending request expires (0: no reminder).
+APPROVALS_REMIND_BEFORE = env_int("APPROVALS_REMIND_BEFORE", 300, minimum=0)
+# Links in notifications are this origin plus the decision page's path.
+APPROVALS_LINK_BASE_URL = env_str("APPROVALS_LINK_BASE_URL", "http://localhost:8000")
 
 # --- Celery: a worker runs approved calls when REDIS_URL is set; otherwise this process does.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)

@@ -23,3 +23,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast use
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 APPROVALS_EXPIRY_CHECK_SECONDS = 0  # tests expire requests explicitly
 CELERY_BROKER_URL = None  # decisions are carried out in-process unless a test says otherwise
+APPROVALS_NOTIFY_EMAIL = False  # notification tests turn it on; others send no mail in background

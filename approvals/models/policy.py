@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -31,6 +32,16 @@ class ToolPolicy(models.Model):
         max_length=20, blank=True,
         help_text="Per user, e.g. '10/m' or '100/d'; empty keeps the tool's own limit.",
     )
+    scope_eligible = models.BooleanField(
+        "may be allowed for a conversation", default=False,
+        help_text="Approvers may approve a call together with later calls of this tool in the same "
+                  "conversation (bounded below). Deny rules still apply to every call.")
+    scope_max_calls = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="At most this many later calls (1 to 100) are covered by one such approval.")
+    scope_max_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(1440)],
+        help_text="Such an approval lapses this many minutes (1 to 1440) after it is given.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -37,6 +37,8 @@ class ApprovalRequest(models.Model):
     reason = models.TextField(blank=True, help_text="The approver's reason (required to deny).")
     executed_at = models.DateTimeField(null=True, blank=True,
                                        help_text="When the approved call was handed to a worker.")
+    reminded_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When approvers were reminded that it will expire soon.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -62,6 +64,24 @@ class ApprovalRequest(models.Model):
             return (f"MCP client “{who}” with token “{mcp.get('token_name', '')}” "
                     f"({mcp.get('token_prefix', '')}…)")
         return {"api": "REST API", "chat": "chat"}.get(str(origin), str(origin) or "unknown")
+
+    @property
+    def rule_in_words(self) -> str:
+        """Why it waits, as an approver reads it: "send_email: recipient outside example.com"."""
+        if self.reason_required:
+            return f"{self.tool_name}: {self.reason_required}"
+        if self.rule.startswith("risk:"):
+            return f"{self.tool_name}: a {self.rule.removeprefix('risk:')}-risk tool"
+        if self.rule == "policy:always":
+            return f"{self.tool_name}: an administrator requires approval for every call"
+        return f"{self.tool_name}: {self.rule}"
+
+    @property
+    def source_label(self) -> str:
+        """:attr:`source`, or why there is none (a call made outside any conversation before
+        sources were recorded)."""
+        label = self.source
+        return "not recorded (no conversation)" if label == "unknown" else label
 
     def effective_arguments(self) -> Any:
         return self.edited_arguments if self.edited_arguments is not None else self.arguments

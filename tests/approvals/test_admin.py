@@ -96,6 +96,7 @@ def test_policy_changes_in_the_admin_are_audited(django_user_model):
     client = client_for(admin)
     response = client.post(reverse("admin:approvals_toolpolicy_add"), {
         "tool_name": "send_email", "enabled": "on", "approval": "always", "rate_limit": "",
+        "scope_max_calls": "5", "scope_max_minutes": "30",
         "rules-TOTAL_FORMS": "1", "rules-INITIAL_FORMS": "0", "rules-MIN_NUM_FORMS": "0",
         "rules-MAX_NUM_FORMS": "1000", "rules-0-order": "1", "rules-0-name": "external",
         "rules-0-argument": "to", "rules-0-operator": "email_outside", "rules-0-value": "example.com",

@@ -185,7 +185,8 @@ def test_policy_edits_in_the_admin_land_in_the_log_with_old_and_new_values(admin
     ops = Group.objects.create(name="ops")
     response = admin_client.post(reverse("admin:approvals_toolpolicy_change", args=[tool_policy.pk]), {
         "tool_name": "send_email", "enabled": "on", "approval": "always", "rate_limit": "5/m",
-        "allowed_groups": [ops.pk], "rules-TOTAL_FORMS": "0", "rules-INITIAL_FORMS": "0",
+        "allowed_groups": [ops.pk], "scope_max_calls": "5", "scope_max_minutes": "30",
+        "rules-TOTAL_FORMS": "0", "rules-INITIAL_FORMS": "0",
         "rules-MIN_NUM_FORMS": "0", "rules-MAX_NUM_FORMS": "1000",
     })
     assert response.status_code == 302

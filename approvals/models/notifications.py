@@ -1,0 +1,51 @@
+"""One row per notification sent to approvers, and how it went (read-only in the admin)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class NotificationDelivery(models.Model):
+    class Channel(models.TextChoices):
+        EMAIL = "email"
+        WEBHOOK = "webhook"
+        SLACK = "slack"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    approval = models.ForeignKey("approvals.ApprovalRequest", on_delete=models.CASCADE,
+                                 related_name="notifications")
+    event = models.CharField(max_length=40, db_index=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    target = models.CharField(max_length=300, help_text="An approver's address, or the webhook's origin.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "notification deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.target} ({self.status})"
+
+    def attempt_failed(self, error: str, response_status: int | None = None) -> None:
+        self.attempts += 1
+        self.last_error, self.response_status = error[:2000], response_status
+        self.save(update_fields=["attempts", "last_error", "response_status"])
+
+    def finish(self, status: str, *, response_status: int | None = None) -> None:
+        self.status, self.finished_at = status, timezone.now()
+        fields = ["status", "finished_at"]
+        if status == self.Status.SENT:
+            self.attempts += 1
+            self.response_status = response_status
+            fields += ["attempts", "response_status"]
+        self.save(update_fields=fields)

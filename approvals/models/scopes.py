@@ -1,0 +1,67 @@
+"""Scoped approval: one approval that also covers later calls of the same tool in the same
+conversation, for a bounded time and number of calls, until it runs out or is revoked."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+
+class ApprovalScope(models.Model):
+    approval = models.OneToOneField("approvals.ApprovalRequest", on_delete=models.PROTECT,
+                                    related_name="scope_granted")
+    tool_name = models.CharField(max_length=64)
+    conversation_id = models.CharField(max_length=64)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE,
+                             related_name="approval_scopes",
+                             help_text="Whose calls it covers: the requester of the approved call.")
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="approval_scopes_granted")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    max_calls = models.PositiveIntegerField(
+        help_text="Later calls it may cover (the approved one not counted).")
+    used_calls = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="approval_scopes_revoked")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tool_name", "conversation_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} in conversation {self.conversation_id} (scope #{self.pk})"
+
+    @property
+    def is_active(self) -> bool:
+        return (self.revoked_at is None and self.used_calls < self.max_calls
+                and self.expires_at > timezone.now())
+
+    @classmethod
+    def live(cls, tool_name: str, conversation_id: str,
+             user_id: int | None) -> models.QuerySet[ApprovalScope]:
+        return cls.objects.filter(tool_name=tool_name, conversation_id=conversation_id, user_id=user_id,
+                                  user_id__isnull=False, revoked_at=None,
+                                  used_calls__lt=F("max_calls"), expires_at__gt=timezone.now())
+
+    @classmethod
+    async def ause(cls, tool_name: str, conversation_id: str, user_id: int | None) -> ApprovalScope | None:
+        """Take one call from a live scope, as a conditional update that must change exactly
+        one row: two calls racing for the last use cannot both get it."""
+        async for scope in cls.live(tool_name, conversation_id, user_id).order_by("created_at"):
+            claimed = await cls.live(tool_name, conversation_id, user_id).filter(pk=scope.pk).aupdate(
+                used_calls=F("used_calls") + 1)
+            if claimed == 1:
+                scope.used_calls += 1
+                return scope
+        return None
+
+    def revoke(self, by: object) -> bool:
+        updated = ApprovalScope.objects.filter(pk=self.pk, revoked_at=None).update(
+            revoked_at=timezone.now(), revoked_by=by)
+        if updated == 1:
+            self.refresh_from_db()
+        return updated == 1
