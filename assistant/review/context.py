@@ -34,6 +34,7 @@ def render_for_approval(request: Any) -> SafeString | str:
     if request.is_pending:  # the call being decided waits, whatever else its card could tell
         for card in (c for e in entries for c in e.cards if c.id == request.tool_call.call_id):
             card.status, card.error_type, card.error_message = "pending", "", ""
-    html = render_to_string("assistant/_approval_context.html", {"timeline": entries,
-                                                                 "call_id": request.tool_call.call_id})
+    # read_only: the approver sees the conversation, without the chat's edit-and-resend forms.
+    html = render_to_string("assistant/_approval_context.html", {
+        "timeline": entries, "call_id": request.tool_call.call_id, "read_only": True})
     return SafeString(html)
