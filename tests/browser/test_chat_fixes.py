@@ -50,6 +50,7 @@ def test_approving_with_edits_shows_the_arguments_that_ran_and_what_changed(new_
     edited = {**request.arguments, "to": ["kim@example.com"]}
     admin = new_context(approver).new_page()
     admin.goto(f"/admin/approvals/approvalrequest/{request.pk}/change/")
+    admin.locator("details.toolgate-raw summary").click()  # the raw JSON under the generated form
     admin.locator("#edited_arguments").fill(json.dumps(edited))
     admin.get_by_role("button", name="Approve with these arguments").click()
     expect(admin.locator(".messagelist")).to_contain_text("approved")

@@ -48,6 +48,7 @@ def prepared(new_context, user, django_user_model):
     request = ApprovalRequest.objects.get(tool_name="send_email")
     admin = new_context(bob).new_page()
     admin.goto(f"/admin/approvals/approvalrequest/{request.pk}/change/")
+    admin.locator("details.toolgate-raw summary").click()  # the raw JSON under the generated form
     admin.locator("#edited_arguments").fill(json.dumps({**request.arguments, "to": ["kim@example.com"]}))
     admin.get_by_role("button", name="Approve with these arguments").click()
     wait_idle(page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -69,7 +70,10 @@ def test_the_theme_choice_applies_at_once_and_is_remembered_per_user(new_context
     expect(page.locator("#theme-switch button[aria-pressed=true]")).to_have_text(other.capitalize())
 
     # Remembered for the user, not the browser: a fresh browser profile gets it too.
-    assert Preference.objects.get(user=user).theme == other
+    deadline = time.monotonic() + 10  # the page applies it at once; the save is a request behind it
+    while not Preference.objects.filter(user=user, theme=other).exists():
+        assert time.monotonic() < deadline, "the theme choice was never saved for the user"
+        time.sleep(0.05)
     fresh = new_context(user).new_page()
     fresh.emulate_media(color_scheme=scheme)
     fresh.goto("/")

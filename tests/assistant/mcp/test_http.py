@@ -103,6 +103,12 @@ def test_a_tool_the_user_may_not_use_is_absent_and_refused_by_name(
     error = refused_call(live.url, secret, background, "calculator", {"expression": "1+1"})
     assert "no tool named 'calculator'" in error.error.message
     assert not ToolCall.objects.filter(tool_name="calculator").exists()
+    # The servers outlive this test: wait until they have dropped the policy again, so that
+    # the next test does not see this one's restriction.
+    policy.delete()
+    while "calculator" not in names(live.url, secret, background):
+        assert time.monotonic() < deadline + 30
+        time.sleep(0.5)
 
 
 @pytest.mark.parametrize("body", [
