@@ -46,7 +46,17 @@
     }
     return s || {};
   };
-  const pretty = (v) => JSON.stringify(v, null, 2);
+  // Keys in the schema's order (then any others, sorted): the diff must not depend on the
+  // order the database kept them in (PostgreSQL's jsonb reorders keys, SQLite does not).
+  const ordered = (v, s) => {
+    s = resolve(s);
+    if (Array.isArray(v)) return v.map((item) => ordered(item, s.items));
+    if (v === null || typeof v !== "object") return v;
+    const known = Object.keys(s.properties || {}).filter((k) => k in v);
+    const rest = Object.keys(v).filter((k) => !known.includes(k)).sort();
+    return Object.fromEntries([...known, ...rest].map((k) => [k, ordered(v[k], (s.properties || {})[k])]));
+  };
+  const pretty = (v, s = schema) => JSON.stringify(ordered(v, s), null, 2);
   const el = (tag, attrs = {}, text) => {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) node.setAttribute(k, v);
@@ -102,7 +112,7 @@
       } else {
         kind = "json";
         input = el("textarea", { id, rows: "4", cols: "60", class: "toolgate-json-input" });
-        input.value = v === undefined ? "" : pretty(v);
+        input.value = v === undefined ? "" : pretty(v, prop);
         hint = "JSON.";
       }
       input.dataset.path = here.join(".");
