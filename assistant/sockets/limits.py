@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from assistant.ops import redis as redis_options
+
 logger = logging.getLogger(__name__)
 
 CLOSE_TOO_MANY = 4429
@@ -98,7 +100,9 @@ class RedisSlots:
         loop = asyncio.get_running_loop()
         found = self._clients.get(loop)
         if found is None:
-            client = redis.Redis.from_url(self.url)
+            # The same defences against a Redis restart as every other client (assistant/ops/redis.py).
+            client = redis.Redis.from_url(self.url, **redis_options.async_options(
+                retries=settings.REDIS_RETRIES, health_check_interval=settings.REDIS_HEALTH_CHECK_INTERVAL))
             found = self._clients[loop] = (client, client.register_script(_ACQUIRE))
         return found
 
@@ -178,4 +182,7 @@ class Lease:
             self._renewal = None
         if self.held:
             self.held = False
-            await slots().release(self.user_id, self.socket)
+            try:
+                await slots().release(self.user_id, self.socket)
+            except Exception:  # Redis away: the lease lapses by itself within LEASE seconds
+                logger.warning("giving back the socket lease of user %s failed", self.user_id, exc_info=True)
