@@ -27,6 +27,7 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from approvals.models import AuditEvent, AuditHead
+from tools.dbfields import storable
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -60,8 +61,11 @@ def canonical(value: Any) -> str:
 
 
 def digest(value: Any) -> str:
-    """A stable SHA-256 of a JSON value (of its canonical text): how results appear in the log."""
-    return hashlib.sha256(canonical(value).encode()).hexdigest()
+    """A stable SHA-256 of a JSON value (of its canonical text): how results appear in the log.
+
+    Taken over the value as it is stored (:func:`tools.dbfields.storable`), so a result with
+    a NUL in it still matches its digest when read back."""
+    return hashlib.sha256(canonical(storable(value)).encode()).hexdigest()
 
 
 def text_digest(text: str) -> str:
@@ -79,13 +83,14 @@ def compute_hash(event: AuditEvent) -> str:
 
 def _event(entry: Entry, seq: int, prev: str, now: datetime) -> AuditEvent:
     """The row for ``entry``, with every value exactly as it will read back from the database
-    (texts cut to their column, data round-tripped through JSON), so its hash still holds
+    (texts cut to their column, data round-tripped through JSON, unstorable characters
+    replaced as :mod:`tools.dbfields` stores them), so its hash still holds
     when :func:`verify` recomputes it from the stored row."""
     values = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
     for name, limit in _TEXT_LIMITS.items():
         if name in values:
-            values[name] = str(values[name] or "")[:limit]
-    values["data"] = json.loads(json.dumps(entry.data or {}, ensure_ascii=False, default=str))
+            values[name] = storable(str(values[name] or "")[:limit])
+    values["data"] = storable(json.loads(json.dumps(entry.data or {}, ensure_ascii=False, default=str)))
     event = AuditEvent(seq=seq, created_at=now, prev_hash=prev, **values)
     event.hash = compute_hash(event)
     return event

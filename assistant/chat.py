@@ -20,6 +20,11 @@ from assistant.transcript.edits import aedit_for
 
 _tasks: set[asyncio.Task[Any]] = set()
 
+# A message is the user's own words, kept verbatim: rather than store a character it cannot
+# keep (tools.dbfields), it is refused with this, and the user decides what to send instead.
+UNSTORABLE_MESSAGE = ("The message was not sent: it contains a NUL character (U+0000) or an "
+                      "unpaired surrogate, which cannot be stored. Remove it and send it again.")
+
 
 @dataclass
 class Submitted:

@@ -26,6 +26,7 @@ from assistant import chat
 from assistant.models import Conversation
 from assistant.realtime import event_log, group_name
 from assistant.sockets.limits import CLOSE_TOO_MANY, Lease
+from tools.dbfields import has_unstorable
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -126,6 +127,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._error("message_too_long", (
                 f"The message was not sent: it is {len(content):,} characters long and the limit is "
                 f"{settings.ASSISTANT_MAX_MESSAGE_CHARS:,}. Shorten it and send it again."))
+            return
+        if has_unstorable(content):
+            await self._error("unstorable_character", chat.UNSTORABLE_MESSAGE)
             return
         try:
             parsed_id = uuid.UUID(str(client_id))

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from tools import dbfields
+
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
     def owned_by(self, user: Any) -> ConversationQuerySet:
@@ -28,8 +30,8 @@ class Conversation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                               related_name="conversations")
-    title = models.CharField(max_length=200, blank=True)
-    profile = models.CharField(max_length=64, help_text="The model profile this conversation uses.")
+    title = dbfields.CharField(max_length=200, blank=True)
+    profile = dbfields.CharField(max_length=64, help_text="The model profile this conversation uses.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_seq = models.PositiveBigIntegerField(
@@ -71,13 +73,13 @@ class Run(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="runs")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                              related_name="runs")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING,
+    status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING,
                               db_index=True)
-    profile = models.CharField(max_length=64)
+    profile = dbfields.CharField(max_length=64)
     steps = models.PositiveIntegerField(default=0)
     max_steps = models.PositiveIntegerField()
-    error_code = models.CharField(max_length=40, blank=True)
-    error = models.TextField(blank=True)
+    error_code = dbfields.CharField(max_length=40, blank=True)
+    error = dbfields.TextField(blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
@@ -135,24 +137,24 @@ class Message(models.Model):
                                      db_index=False)
     run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
     position = models.PositiveIntegerField()
-    role = models.CharField(max_length=10, choices=Role.choices)
-    content = models.TextField(blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
+    role = dbfields.CharField(max_length=10, choices=Role.choices)
+    content = dbfields.TextField(blank=True)
+    status = dbfields.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     # Assistant turns: [{"id", "name", "arguments"}], arguments as the exact JSON text received.
-    tool_calls = models.JSONField(default=list, blank=True)
+    tool_calls = dbfields.JSONField(default=list, blank=True)
     # Tool turns: [{"call_id", "name", "content", "is_error"}], content as the JSON text sent.
-    tool_results = models.JSONField(default=list, blank=True)
+    tool_results = dbfields.JSONField(default=list, blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
-    provider_message_id = models.CharField(max_length=200, blank=True)
+    provider_message_id = dbfields.CharField(max_length=200, blank=True)
     # An assistant turn: the tools the model was offered ({"selected": bool, "available": N,
     # "names": [...]}); "selected" when tool selection sent a subset (docs/tools.md).
-    offered_tools = models.JSONField(null=True, blank=True)
+    offered_tools = dbfields.JSONField(null=True, blank=True)
     # Assistant turns: what the adapter must be given back on later turns, by adapter name
     # (ProviderState events), e.g. {"openai_responses": {"response_id", "reasoning": [...]}}.
-    provider_state = models.JSONField(default=dict, blank=True)
+    provider_state = dbfields.JSONField(default=dict, blank=True)
     # Assistant turns answered by a fallback: the profile that answered (blank: the run's own).
-    profile = models.CharField(max_length=64, blank=True)
+    profile = dbfields.CharField(max_length=64, blank=True)
     client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -173,7 +175,7 @@ class RunToolCall(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tool_call_links",
                             db_index=False)  # the unique (run, call_id) index serves lookups by run
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="tool_call_links")
-    call_id = models.CharField(max_length=128)
+    call_id = dbfields.CharField(max_length=128)
     index = models.PositiveSmallIntegerField()
     tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="run_link")
 
@@ -201,15 +203,15 @@ class ApiToken(models.Model):
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, help_text="What the token is for, to recognise it later.")
-    prefix = models.CharField(max_length=16, db_index=True, editable=False)
-    token_hash = models.CharField(max_length=64, unique=True, editable=False,
+    name = dbfields.CharField(max_length=100, help_text="What the token is for, to recognise it later.")
+    prefix = dbfields.CharField(max_length=16, db_index=True, editable=False)
+    token_hash = dbfields.CharField(max_length=64, unique=True, editable=False,
                                   help_text="SHA-256 of the secret, hex.")
     read_only = models.BooleanField(default=False, help_text=(
         "May only read: GET on the REST API; over MCP, only tools without side effects that "
         "never need approval."))
     mcp_only = models.BooleanField(default=False, help_text="Works only at /mcp, not on the REST API.")
-    allowed_tools = models.JSONField(default=list, blank=True, help_text=(
+    allowed_tools = dbfields.JSONField(default=list, blank=True, help_text=(
         "Names of the only tools this token may list and call over MCP; empty means every "
         "tool its owner may use."))
     created_at = models.DateTimeField(default=timezone.now)
@@ -270,7 +272,7 @@ class Preference(models.Model):
         DARK = "dark", "Dark"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
-    theme = models.CharField(max_length=6, choices=Theme.choices, default=Theme.SYSTEM)
+    theme = dbfields.CharField(max_length=6, choices=Theme.choices, default=Theme.SYSTEM)
     demo_banner_dismissed = models.BooleanField(default=False)
 
     def __str__(self) -> str:

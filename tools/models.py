@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from tools import dbfields
 from tools.mcp.spec import SpecError, spec_from_server
 
 
@@ -29,34 +30,34 @@ class ToolCall(models.Model):
 
     TERMINAL = (Status.REJECTED, Status.DENIED, Status.SUCCEEDED, Status.FAILED)
 
-    call_id = models.CharField(max_length=128, help_text="The provider's id for this call.")
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    call_id = dbfields.CharField(max_length=128, help_text="The provider's id for this call.")
+    idempotency_key = dbfields.CharField(max_length=255, null=True, blank=True, unique=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="tool_calls",
     )
-    username = models.CharField(max_length=150, blank=True, help_text="Kept if the user is deleted.")
-    tool_name = models.CharField(max_length=64, db_index=True)
-    risk = models.CharField(max_length=10, blank=True)
-    raw_arguments = models.TextField(blank=True)
-    arguments = models.JSONField(null=True, blank=True, help_text="Validated arguments, redacted.")
-    pending_arguments = models.JSONField(
+    username = dbfields.CharField(max_length=150, blank=True, help_text="Kept if the user is deleted.")
+    tool_name = dbfields.CharField(max_length=64, db_index=True)
+    risk = dbfields.CharField(max_length=10, blank=True)
+    raw_arguments = dbfields.TextField(blank=True)
+    arguments = dbfields.JSONField(null=True, blank=True, help_text="Validated arguments, redacted.")
+    pending_arguments = dbfields.JSONField(
         null=True, blank=True, editable=False,
         help_text="The unredacted arguments of a call waiting for approval, so that approving it "
                   "runs what was asked; cleared as soon as the call is run, denied or fails.",
     )
-    status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
-    result = models.JSONField(null=True, blank=True)
-    error = models.JSONField(null=True, blank=True)
-    error_type = models.CharField(max_length=32, blank=True)
-    gate_action = models.CharField(max_length=20, blank=True)
-    gate_rule = models.CharField(max_length=200, blank=True)
-    gate_reason = models.TextField(blank=True)
+    status = dbfields.CharField(max_length=10, choices=Status.choices, db_index=True)
+    result = dbfields.JSONField(null=True, blank=True)
+    error = dbfields.JSONField(null=True, blank=True)
+    error_type = dbfields.CharField(max_length=32, blank=True)
+    gate_action = dbfields.CharField(max_length=20, blank=True)
+    gate_rule = dbfields.CharField(max_length=200, blank=True)
+    gate_reason = dbfields.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     cached = models.BooleanField(default=False)
     truncated = models.BooleanField(default=False)
-    fallback_tool = models.CharField(max_length=64, blank=True)
-    scope = models.JSONField(default=dict, blank=True)
+    fallback_tool = dbfields.CharField(max_length=64, blank=True)
+    scope = dbfields.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -91,7 +92,7 @@ class ToolCall(models.Model):
 
 class Note(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notes")
-    text = models.TextField()
+    text = dbfields.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -128,20 +129,20 @@ class McpServer(models.Model):
         DISCONNECTED = "disconnected", "Disconnected (retrying)"
         DISABLED = "disabled", "Disabled"
 
-    name = models.CharField(
+    name = dbfields.CharField(
         max_length=30, unique=True,
         help_text="Its tools are offered as NAME__tool: letters, digits, '-' and single '_'.",
     )
-    transport = models.CharField(max_length=10, choices=Transport.choices, default=Transport.STDIO)
-    command = models.CharField(max_length=500, blank=True, help_text="stdio: the executable to run.")
-    args = models.JSONField(default=list, blank=True,
+    transport = dbfields.CharField(max_length=10, choices=Transport.choices, default=Transport.STDIO)
+    command = dbfields.CharField(max_length=500, blank=True, help_text="stdio: the executable to run.")
+    args = dbfields.JSONField(default=list, blank=True,
                             help_text="stdio: its arguments, a JSON list of strings.")
-    url = models.CharField(max_length=2000, blank=True, help_text="Streamable HTTP: the endpoint URL.")
-    env_vars = models.JSONField(
+    url = dbfields.CharField(max_length=2000, blank=True, help_text="Streamable HTTP: the endpoint URL.")
+    env_vars = dbfields.JSONField(
         default=list, blank=True,
         help_text="stdio: names of environment variables passed to the server (values are never stored).",
     )
-    headers = models.JSONField(
+    headers = dbfields.JSONField(
         default=dict, blank=True,
         help_text='HTTP: header name → name of the environment variable holding its value, '
                   'e.g. {"Authorization": "GITHUB_AUTH"}.',
@@ -152,17 +153,17 @@ class McpServer(models.Model):
         help_text="If any are chosen, only members of these groups see and may use this server's tools.",
     )
     call_timeout = models.FloatField(default=30.0, help_text="Seconds before a call is cancelled.")
-    default_risk = models.CharField(
+    default_risk = dbfields.CharField(
         max_length=10, choices=Risk.choices, blank=True, default=Risk.FROM_ANNOTATIONS,
         help_text="Risk of every tool of this server; blank takes it from the server's (untrusted) hints.",
     )
     generation = models.PositiveIntegerField(
         default=0, editable=False, help_text="Bumped by 'mcp refresh': every process reconnects.")
-    state = models.CharField(max_length=12, choices=State.choices, default=State.NEW, editable=False)
+    state = dbfields.CharField(max_length=12, choices=State.choices, default=State.NEW, editable=False)
     tool_count = models.PositiveIntegerField(default=0, editable=False)
-    last_error = models.TextField(blank=True, editable=False)
+    last_error = dbfields.TextField(blank=True, editable=False)
     last_contact = models.DateTimeField(null=True, blank=True, editable=False)
-    catalog = models.JSONField(
+    catalog = dbfields.JSONField(
         default=list, blank=True, editable=False,
         help_text="The tools found at the last discovery: name, registered name, risk or why refused.",
     )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from tools import metaschema
 from tools.arguments import Problem, join, normalise
+from tools.dbfields import has_unstorable, storable
 from tools.errors import ErrorType, ToolError
 from tools.schema import clean_schema
 
@@ -80,6 +81,7 @@ class ModelValidator:
 
     def validate(self, tool_name: str, raw: RawArguments) -> tuple[dict[str, Any], dict[str, Any]]:
         data = parse_arguments(raw)
+        refuse_unstorable(tool_name, data, self.field_names)
         stripped, problems = normalise(data, self.schema)
         # Validate the model's own text when nothing was dropped: no re-encoding on the hot path.
         text = raw if stripped is data and isinstance(raw, str) and raw.strip() else json.dumps(stripped)
@@ -110,7 +112,9 @@ class JsonSchemaValidator:
         self.field_names = tuple(schema.get("properties", {}))
 
     def validate(self, tool_name: str, raw: RawArguments) -> tuple[dict[str, Any], dict[str, Any]]:
-        data, problems = normalise(parse_arguments(raw), self.schema)
+        data = parse_arguments(raw)
+        refuse_unstorable(tool_name, data, self.field_names)
+        data, problems = normalise(data, self.schema)
         details = _problem_details(problems)
         for err in self._validator.iter_errors(data):
             details.extend(_schema_details(err))
@@ -118,6 +122,36 @@ class JsonSchemaValidator:
             details.sort(key=lambda d: d["path"])
             raise ValidationFailure(validation_error(tool_name, details, self.field_names))
         return dict(data), dict(data)
+
+
+_UNSTORABLE_PROBLEM = ("contains a NUL character (U+0000) or an unpaired surrogate, which arguments "
+                       "may not hold (send binary data encoded, e.g. as base64)")
+
+
+def refuse_unstorable(tool_name: str, data: dict[str, Any], accepted: tuple[str, ...]) -> None:
+    """Refuse arguments holding a character no database column can keep (tools.dbfields).
+
+    Refused rather than replaced, so that the arguments a tool runs with are exactly the
+    arguments recorded and audited."""
+    details: list[dict[str, Any]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, str):
+            if has_unstorable(value):
+                details.append({"path": path, "problem": _UNSTORABLE_PROBLEM, "got": _clip(storable(value))})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = storable(str(key))
+                if has_unstorable(str(key)):
+                    details.append({"path": join(path, name), "problem": _UNSTORABLE_PROBLEM, "got": name})
+                walk(item, join(path, name))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, join(path, index))
+
+    walk(data, "")
+    if details:
+        raise ValidationFailure(validation_error(tool_name, details, accepted))
 
 
 def _problem_details(problems: list[Problem]) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 from django.db import models
 from django.utils import timezone
 
+from tools import dbfields
+
 APPEND_ONLY = "audit events are append-only"
 
 
@@ -43,19 +45,19 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 class AuditEvent(models.Model):
     seq = models.PositiveBigIntegerField(unique=True, help_text="Position in the chain, from 1.")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    kind = models.CharField(max_length=40, db_index=True)
+    kind = dbfields.CharField(max_length=40, db_index=True)
     tool_call_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    tool_name = models.CharField(max_length=64, blank=True, db_index=True)
+    tool_name = dbfields.CharField(max_length=64, blank=True, db_index=True)
     user_id = models.BigIntegerField(null=True, blank=True)
-    username = models.CharField(max_length=150, blank=True)
-    actor = models.CharField(max_length=150, blank=True, help_text="Who caused it, if not the user.")
-    conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
-    outcome = models.CharField(max_length=30, blank=True, db_index=True)
-    data = models.JSONField(default=dict)
-    prev_hash = models.CharField(max_length=64)
+    username = dbfields.CharField(max_length=150, blank=True)
+    actor = dbfields.CharField(max_length=150, blank=True, help_text="Who caused it, if not the user.")
+    conversation_id = dbfields.CharField(max_length=64, blank=True, db_index=True)
+    outcome = dbfields.CharField(max_length=30, blank=True, db_index=True)
+    data = dbfields.JSONField(default=dict)
+    prev_hash = dbfields.CharField(max_length=64)
     # Not unique, not indexed: ``seq`` orders and identifies events, and every index is paid
     # for by every tool call (a random 64-character key was the costliest of them).
-    hash = models.CharField(max_length=64)
+    hash = dbfields.CharField(max_length=64)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -80,7 +82,7 @@ class AuditHead(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.PositiveBigIntegerField(default=0)
-    hash = models.CharField(max_length=64, default="0" * 64)
+    hash = dbfields.CharField(max_length=64, default="0" * 64)
 
     def __str__(self) -> str:
         return f"audit head at #{self.seq}"

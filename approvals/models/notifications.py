@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from tools import dbfields
+
 
 class NotificationDelivery(models.Model):
     class Channel(models.TextChoices):
@@ -19,13 +21,13 @@ class NotificationDelivery(models.Model):
 
     approval = models.ForeignKey("approvals.ApprovalRequest", on_delete=models.CASCADE,
                                  related_name="notifications")
-    event = models.CharField(max_length=40, db_index=True)
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    target = models.CharField(max_length=300, help_text="An approver's address, or the webhook's origin.")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    event = dbfields.CharField(max_length=40, db_index=True)
+    channel = dbfields.CharField(max_length=10, choices=Channel.choices)
+    target = dbfields.CharField(max_length=300, help_text="An approver's address, or the webhook's origin.")
+    status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     response_status = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    last_error = dbfields.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

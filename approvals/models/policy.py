@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from tools import dbfields
+
 
 class ToolPolicy(models.Model):
     class Approval(models.TextChoices):
@@ -21,14 +23,14 @@ class ToolPolicy(models.Model):
         ALWAYS = "always", "Always needs approval"
         NEVER = "never", "Never needs approval"
 
-    tool_name = models.CharField(max_length=64, unique=True)
+    tool_name = dbfields.CharField(max_length=64, unique=True)
     enabled = models.BooleanField(default=True, help_text="A disabled tool is never offered to the model.")
     allowed_groups = models.ManyToManyField(
         Group, blank=True, related_name="tool_policies",
         help_text="If any are chosen, only members of these groups may use the tool.",
     )
-    approval = models.CharField(max_length=10, choices=Approval.choices, default=Approval.BY_RISK)
-    rate_limit = models.CharField(
+    approval = dbfields.CharField(max_length=10, choices=Approval.choices, default=Approval.BY_RISK)
+    rate_limit = dbfields.CharField(
         max_length=20, blank=True,
         help_text="Per user, e.g. '10/m' or '100/d'; empty keeps the tool's own limit.",
     )
@@ -86,13 +88,13 @@ class PolicyRule(models.Model):
         ALLOW = "allow", "Allow without approval"
 
     policy = models.ForeignKey(ToolPolicy, on_delete=models.CASCADE, related_name="rules")
-    name = models.CharField(max_length=100, help_text="Shown to approvers as the reason for the decision.")
-    argument = models.CharField(
+    name = dbfields.CharField(max_length=100, help_text="Shown to approvers as the reason for the decision.")
+    argument = dbfields.CharField(
         max_length=200, help_text="The argument to look at; dots reach into objects, e.g. 'address.city'.",
     )
-    operator = models.CharField(max_length=20, choices=Operator.choices)
-    value = models.CharField(max_length=500, blank=True)
-    action = models.CharField(max_length=20, choices=Action.choices, default=Action.REQUIRE_APPROVAL)
+    operator = dbfields.CharField(max_length=20, choices=Operator.choices)
+    value = dbfields.CharField(max_length=500, blank=True)
+    action = dbfields.CharField(max_length=20, choices=Action.choices, default=Action.REQUIRE_APPROVAL)
     enabled = models.BooleanField(default=True)
     order = models.PositiveIntegerField(
         default=0, help_text="Rules are tried in this order; the first match wins.")

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from tools import dbfields
+
 
 class ApprovalRequest(models.Model):
     class Status(models.TextChoices):
@@ -18,23 +20,24 @@ class ApprovalRequest(models.Model):
         CANCELLED = "cancelled"
 
     tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="approval")
-    tool_name = models.CharField(max_length=64, db_index=True)
-    arguments = models.JSONField(help_text="The arguments as the model sent them (redacted).")
-    edited_arguments = models.JSONField(null=True, blank=True, help_text="What the approver changed them to.")
-    risk = models.CharField(max_length=10)
-    rule = models.CharField(max_length=200, help_text="What made this call need approval.")
-    reason_required = models.TextField(blank=True)
+    tool_name = dbfields.CharField(max_length=64, db_index=True)
+    arguments = dbfields.JSONField(help_text="The arguments as the model sent them (redacted).")
+    edited_arguments = dbfields.JSONField(null=True, blank=True,
+                                          help_text="What the approver changed them to.")
+    risk = dbfields.CharField(max_length=10)
+    rule = dbfields.CharField(max_length=200, help_text="What made this call need approval.")
+    reason_required = dbfields.TextField(blank=True)
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                   related_name="approval_requests")
-    conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
-    run_id = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    conversation_id = dbfields.CharField(max_length=64, blank=True, db_index=True)
+    run_id = dbfields.CharField(max_length=64, blank=True)
+    status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     expires_at = models.DateTimeField(db_index=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="approval_decisions")
     decided_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True, help_text="The approver's reason (required to deny).")
+    reason = dbfields.TextField(blank=True, help_text="The approver's reason (required to deny).")
     executed_at = models.DateTimeField(null=True, blank=True,
                                        help_text="When the approved call was handed to a worker.")
     reminded_at = models.DateTimeField(null=True, blank=True,

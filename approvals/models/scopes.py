@@ -8,12 +8,14 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from tools import dbfields
+
 
 class ApprovalScope(models.Model):
     approval = models.OneToOneField("approvals.ApprovalRequest", on_delete=models.PROTECT,
                                     related_name="scope_granted")
-    tool_name = models.CharField(max_length=64)
-    conversation_id = models.CharField(max_length=64)
+    tool_name = dbfields.CharField(max_length=64)
+    conversation_id = dbfields.CharField(max_length=64)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE,
                              related_name="approval_scopes",
                              help_text="Whose calls it covers: the requester of the approved call.")

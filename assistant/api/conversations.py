@@ -32,9 +32,11 @@ from assistant.api.schemas import (
     ReplyOut,
 )
 from assistant.api.streaming import RunStream
+from assistant.chat import UNSTORABLE_MESSAGE
 from assistant.engine import run_payload
 from assistant.models import Conversation, Message, Run
 from assistant.providers.profiles import default_profile, get_profiles
+from tools.dbfields import has_unstorable
 
 router = Router(tags=["conversations"])
 
@@ -108,6 +110,8 @@ async def send_message(request: HttpRequest, conversation_id: UUID, data: Messag
     if len(data.content) > limit:
         raise ApiError(422, "message_too_long", f"Messages may be at most {limit} characters.",
                        {"limit": limit, "length": len(data.content)})
+    if has_unstorable(data.content):
+        raise ApiError(422, "unstorable_character", UNSTORABLE_MESSAGE)
     stream = RunStream(conversation)
     await stream.start(caller(request), data.content, data.client_id)
     if wants_event_stream(request):

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from tools import dbfields
+
 
 class Extraction(models.Model):
     class Status(models.TextChoices):
@@ -31,29 +33,29 @@ class Extraction(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="extractions")
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.SERVICE)
-    schema_name = models.CharField(max_length=64, help_text="The schema's name (registered or given).")
+    source = dbfields.CharField(max_length=10, choices=Source.choices, default=Source.SERVICE)
+    schema_name = dbfields.CharField(max_length=64, help_text="The schema's name (registered or given).")
     schema_registered = models.BooleanField(default=False, help_text="Named in EXTRACTION_SCHEMAS.")
-    schema_hash = models.CharField(max_length=64, help_text="sha256 of the canonical JSON Schema.")
-    schema = models.JSONField(help_text="The JSON Schema the output was validated against.")
-    profile = models.CharField(max_length=64)
-    provider = models.CharField(max_length=40)
-    model = models.CharField(max_length=200)
-    mode = models.CharField(max_length=20, help_text="How JSON was asked for: json_schema_strict, "
+    schema_hash = dbfields.CharField(max_length=64, help_text="sha256 of the canonical JSON Schema.")
+    schema = dbfields.JSONField(help_text="The JSON Schema the output was validated against.")
+    profile = dbfields.CharField(max_length=64)
+    provider = dbfields.CharField(max_length=40)
+    model = dbfields.CharField(max_length=200)
+    mode = dbfields.CharField(max_length=20, help_text="How JSON was asked for: json_schema_strict, "
                                                      "json_object, tool or prompt.")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Model calls made (1 + corrections).")
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     text_chars = models.PositiveIntegerField(default=0)
-    text_sha256 = models.CharField(max_length=64)
-    result = models.JSONField(null=True, blank=True)
-    last_output = models.TextField(blank=True, help_text="The model's last answer when it never validated, "
+    text_sha256 = dbfields.CharField(max_length=64)
+    result = dbfields.JSONField(null=True, blank=True)
+    last_output = dbfields.TextField(blank=True, help_text="The model's last answer when it never validated, "
                                                          "or its refusal.")
-    errors = models.JSONField(default=list, blank=True,
+    errors = dbfields.JSONField(default=list, blank=True,
                               help_text="The validation problems of the last output.")
-    error_code = models.CharField(max_length=40, blank=True)
-    error = models.TextField(blank=True)
+    error_code = dbfields.CharField(max_length=40, blank=True)
+    error = dbfields.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -177,6 +177,25 @@ async def test_an_empty_or_too_long_message_is_refused(api, convo, settings):
     long = await say(api, convo, "x" * 11)
     assert blank.status_code == 422 and blank.json()["error"]["code"] == "validation_error"
     assert long.status_code == 422 and long.json()["error"]["code"] == "message_too_long"
+
+
+async def test_a_message_with_a_nul_character_is_refused_not_a_500(api, convo):
+    refused = await say(api, convo, "nul \x00 inside")
+    assert refused.status_code == 422, refused.content
+    assert refused.json()["error"] == {
+        "code": "unstorable_character", "details": None,
+        "message": "The message was not sent: it contains a NUL character (U+0000) or an unpaired "
+                   "surrogate, which cannot be stored. Remove it and send it again."}
+    assert not await Message.objects.filter(conversation=convo).aexists()
+
+
+async def test_a_message_with_a_lone_surrogate_is_refused_by_validation(api, convo):
+    refused = await say(api, convo, "a lone surrogate \udc79")
+    assert refused.status_code == 422, refused.content
+    assert refused.json()["error"]["details"] == [{
+        "loc": ["body", "data", "content"], "type": "string_unicode",
+        "message": "Input should be a valid string, unable to parse raw data as a unicode string"}]
+    assert not await Message.objects.filter(conversation=convo).aexists()
     assert not await Message.objects.filter(conversation=convo).aexists()
 
 

@@ -6,10 +6,14 @@ Every operation is called with a personal token; schemathesis also calls each wi
 (``ignored_auth``) and with methods the path does not have (``unsupported_method``).
 Positive cases for the conversation endpoints are pointed at a conversation of the
 caller's (with the offline demo profile), so chatting is exercised too, not only 404s.
+
+Each run draws 12 new examples per operation; ``SCHEMATHESIS_MAX_EXAMPLES=500`` soaks the
+API for longer (do it on PostgreSQL too: it refuses text SQLite takes).
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -47,7 +51,8 @@ def token_secret(user, settings):
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@hypothesis_settings(max_examples=int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "12")), deadline=None,
+                     suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_to_its_schema(case, token_secret):
     meta = case.meta
     positive = meta is None or meta.generation.mode.is_positive

@@ -334,6 +334,9 @@ BAD_FRAMES = [
     pytest.param(json.dumps({**message("hi"), "client_id": "not-a-uuid"}), "bad_frame", id="bad-client-id"),
     pytest.param(json.dumps({**message("hi"), "client_id": 12345}), "bad_frame", id="numeric-client-id"),
     pytest.param(json.dumps(message("x" * 101)), "message_too_long", id="message-too-long"),
+    # PostgreSQL cannot store U+0000 and no database a lone surrogate: refused, never stored.
+    pytest.param(json.dumps(message("a\x00b")), "unstorable_character", id="nul-in-content"),
+    pytest.param(json.dumps(message("a\ud800b")), "unstorable_character", id="lone-surrogate-in-content"),
     pytest.param(json.dumps(message("x" * FRAME_SIZE_LIMIT)), "frame_too_large", id="frame-too-large"),
     # Under the limit in characters, over it in bytes: the limit is on what crosses the wire.
     pytest.param(json.dumps(message("é" * 1100), ensure_ascii=False), "frame_too_large",

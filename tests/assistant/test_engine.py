@@ -428,3 +428,45 @@ async def test_a_cancel_requested_while_the_model_speaks_stops_the_run_before_it
     stored = await messages_of(convo)
     assert [m.role for m in stored] == ["user", "assistant", "tool"]
     assert json.loads(stored[2].tool_results[0]["content"])["error"]["type"] == "denied"
+
+
+@pytest.mark.parametrize("profile", ["fake-openai", "fake-anthropic", "fake-responses"])
+async def test_nul_and_lone_surrogates_from_the_model_and_a_tool_never_fail_the_run(fake, user, profile):
+    """PostgreSQL cannot store U+0000 and no database a lone surrogate; a hostile model (or
+    tool) sending them used to crash the run at its first save. Arguments holding them are
+    refused with a clear error (what runs is exactly what is recorded); a result or reply
+    holding them is stored with U+FFFD; every record is kept and the audit chain verifies."""
+    from approvals import audit
+    from tools.registry import Registry
+
+    registry = Registry()
+
+    @registry.tool
+    def echo(text: str) -> str:
+        """Return the text with a NUL appended.
+
+        Args:
+            text: Any text.
+        """
+        return text + "\x00!"
+
+    script_for(fake, profile)(
+        tool_calls(call("echo", {"text": "a\x00b"}, id="call_nul")),
+        tool_calls(call("echo", {"text": "fine"}, id="call_ok")),
+        text("done\x00 \udc79end"))
+    convo = await new_conversation(user, profile)
+    run = await Engine(pipeline=Pipeline(registry)).send(convo, user, "echo something odd")
+
+    assert run.status == Run.Status.COMPLETED, run.error
+    refused = await ToolCall.objects.aget(call_id="call_nul")
+    assert refused.status == ToolCall.Status.REJECTED and refused.error["type"] == "validation_error"
+    assert refused.error["details"] == [{
+        "path": "text", "got": "a\ufffdb",
+        "problem": "contains a NUL character (U+0000) or an unpaired surrogate, which arguments may not "
+                   "hold (send binary data encoded, e.g. as base64)"}]
+    ran = await ToolCall.objects.aget(call_id="call_ok")
+    assert ran.status == ToolCall.Status.SUCCEEDED and ran.result == "fine\ufffd!"
+    stored = [(m.role, m.content) for m in await messages_of(convo)]
+    assert stored[0] == ("user", "echo something odd") and stored[-1] == ("assistant", "done\ufffd \ufffdend")
+    assert [role for role, _ in stored] == ["user", "assistant", "tool", "assistant", "tool", "assistant"]
+    assert (await sync_to_async(audit.verify)()).ok

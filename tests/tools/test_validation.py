@@ -285,3 +285,26 @@ def test_a_missing_required_argument_is_worded_alike_for_both_kinds_of_tool():
         with pytest.raises(ValidationFailure) as info:
             item.validate("{}")
         assert info.value.error.details == [{"path": "room", "problem": "is required"}]
+
+
+UNSTORABLE = ("contains a NUL character (U+0000) or an unpaired surrogate, which arguments may not hold "
+              "(send binary data encoded, e.g. as base64)")
+
+
+def test_a_nul_in_a_nested_argument_is_refused_with_its_dotted_path():
+    error = _error({"room": "a\x00", "people": 5, "notes": "fine"})
+    assert error.type == ErrorType.VALIDATION_ERROR
+    assert error.details == [{"path": "room", "problem": UNSTORABLE, "got": "a\ufffd"}]
+
+
+def test_a_raw_definition_refuses_nul_and_lone_surrogates_in_values_and_keys():
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}},
+                                               "meta": {"type": "object", "additionalProperties": True}}}
+    find = Tool.from_definition({"name": "find", "description": "Find.", "input_schema": schema},
+                                lambda **kw: kw)
+    with pytest.raises(ValidationFailure) as info:
+        find.validate({"tags": ["ok", "b\ud800"], "meta": {"k\x00": 1}})
+    assert info.value.error.details == [
+        {"path": "tags.1", "problem": UNSTORABLE, "got": "b\ufffd"},
+        {"path": "meta.k\ufffd", "problem": UNSTORABLE, "got": "k\ufffd"},
+    ]
