@@ -166,7 +166,13 @@ class ConversationIn(BaseModel):
 
 
 class MessageIn(BaseModel):
-    content: str = Field(min_length=1, pattern=r"\S", description="The user's message.")
+    content: str = Field(
+        min_length=1, pattern=r"\S",
+        description="The user's message: not blank, and without NUL (U+0000), which cannot be stored "
+                    "(refused with 422 `unstorable_character`).",
+        # The published pattern says both rules; the runtime keeps ``\S`` here and checks NUL
+        # itself, so that NUL gets its own error code rather than a generic pattern mismatch.
+        json_schema_extra={"pattern": r"^[^\u0000]*\S[^\u0000]*$"})
     client_id: UUID | None = Field(
         None, description="Chosen by the client per message: a repeated id is never processed twice.")
 
