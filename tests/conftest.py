@@ -50,6 +50,19 @@ def _fresh_tool_threads():
     reset_executor()
 
 
+@pytest.fixture(autouse=True)
+def _no_celery_pools_left_behind():
+    """No test publishes through the broker pools an earlier one made Celery build (they
+    outlive any change of ``broker_url``; tests/celery_broker.py), nor finds Celery eager."""
+    yield
+    from assistant.celery import app
+    from tests.celery_broker import drop_pools
+
+    if app._pool is not None or app.amqp._producer_pool is not None:
+        drop_pools()
+    assert not app.conf.task_always_eager, "a test left Celery eager: use tests/celery_broker.using_broker"
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's test database, which on PostgreSQL can only be dropped once nobody is

@@ -230,37 +230,32 @@ def _at_least(value: Any, limit: int) -> int:
     kind = type(value)
     if kind is str:
         return len(value) + 2
-    if kind is dict:
+    items: Iterable[Any]
+    if kind is dict:  # the keys first (each with its quotes, colon and comma), then the values
         total = 1
-        for key, item in value.items():
+        for key in value:
             total += (len(key) if type(key) is str else 1) + 4
-            item_kind = type(item)
-            if item_kind is str:
-                total += len(item) + 2
-            elif item_kind is dict or item_kind is list or item_kind is tuple:
-                total += _at_least(item, limit - total)
-            else:
-                total += 1
             if total > limit:
-                break
-        return total
-    if kind is list or kind is tuple:
-        total = 1 + len(value)
-        for item in value:
-            item_kind = type(item)
-            if item_kind is str:
-                total += len(item) + 2
-            elif item_kind is dict or item_kind is list or item_kind is tuple:
-                total += _at_least(item, limit - total)
-            else:
-                total += 1
-            if total > limit:
-                break
-        return total
-    if isinstance(value, str | dict | list | tuple):  # subclasses: the general case
+                return total
+        items = value.values()
+    elif kind is list or kind is tuple:
+        total, items = 1 + len(value), value  # the brackets and a comma each
+    elif isinstance(value, str | dict | list | tuple):  # subclasses: the general case
         return _at_least(str(value) if isinstance(value, str) else
                          (dict(value) if isinstance(value, dict) else list(value)), limit)
-    return 1
+    else:
+        return 1
+    for item in items:
+        item_kind = type(item)
+        if item_kind is str:
+            total += len(item) + 2
+        elif item_kind is dict or item_kind is list or item_kind is tuple:
+            total += _at_least(item, limit - total)
+        else:
+            total += 1
+        if total > limit:
+            break
+    return total
 
 
 def _fits_bytes(value: Any, compact: str, max_bytes: int) -> bool:

@@ -259,6 +259,8 @@ def _answer_results(results: tuple[ToolResultPart, ...], calls: dict[str, tuple[
 
 
 def _answer_one(result: ToolResultPart, arguments: str) -> str:
+    """One sentence about a result. What the result says ran comes before the arguments the
+    call asked for: an approver may have edited them (another recipient, another note)."""
     try:
         output: Any = json.loads(result.content)
     except ValueError:
@@ -270,7 +272,7 @@ def _answer_one(result: ToolResultPart, arguments: str) -> str:
     name = result.name
     if name == "calculator":
         value = output if not isinstance(output, dict) else _pick(output, "result", "value", "answer")
-        expression = args.get("expression") or _pick(output, "expression")
+        expression = _pick(output, "expression") or args.get("expression")
         return f"{expression} = {_show(value)}" if expression else f"The result is {_show(value)}."
     if name == "current_time":
         zone = _pick(output, "timezone", "zone") or args.get("timezone", "")
@@ -285,9 +287,10 @@ def _answer_one(result: ToolResultPart, arguments: str) -> str:
     if name == "search_notes":
         return _describe_notes(output, args.get("query", ""))
     if name == "delete_note":
-        return f"Deleted note {args.get('note_id', _pick(output, 'id', 'note_id'))}."
+        note_id = _pick(output, "id", "note_id")
+        return f"Deleted note {note_id if note_id is not None else args.get('note_id')}."
     if name == "send_email":
-        to = args.get("to") or _pick(output, "to", "recipients") or []
+        to = _pick(output, "to", "recipients") or args.get("to") or []
         to = ", ".join(to) if isinstance(to, list) else str(to)
         return f"Sent the email to {to}." if to else "Sent the email."
     return f"The `{name}` tool returned: {_show(output)}"

@@ -29,7 +29,6 @@ from assistant.providers.base import (
     Finished,
     FinishReason,
     OutputFormat,
-    ProviderError,
     SDKProvider,
     TextDelta,
     ToolCallDelta,
@@ -37,6 +36,7 @@ from assistant.providers.base import (
     ToolCallStarted,
     Usage,
 )
+from assistant.providers.openai_errors import provider_error
 from tools.exports import to_openai
 
 _FINISH: dict[str, FinishReason] = {
@@ -113,7 +113,7 @@ class OpenAIChatProvider(SDKProvider):
                 **self.payload(request), stream=True, stream_options={"include_usage": True},
             )
         except openai.APIError as exc:
-            raise self._error(exc, midstream=False) from exc
+            raise provider_error(self, exc, midstream=False) from exc
         calls: dict[int, _OpenCall] = {}
         raw_finish: str | None = None
         response_id: str | None = None
@@ -140,7 +140,7 @@ class OpenAIChatProvider(SDKProvider):
                     if choice.finish_reason:
                         raw_finish = choice.finish_reason
         except openai.APIError as exc:
-            raise self._error(exc, midstream=True) from exc
+            raise provider_error(self, exc, midstream=True) from exc
         except json.JSONDecodeError as exc:
             raise errors.unreadable(provider=self.name, label=self.label) from exc
         finally:
@@ -189,27 +189,6 @@ class OpenAIChatProvider(SDKProvider):
             if call.started:
                 events.append(ToolCallDelta(index, call.id, arguments))
         return events
-
-    def _error(self, exc: openai.APIError, *, midstream: bool) -> ProviderError:
-        secret = self.client.api_key
-        if isinstance(exc, openai.APITimeoutError):
-            return errors.timeout(provider=self.name, label=self.label, midstream=midstream,
-                                  seconds=errors.seconds(self.client.timeout))
-        if isinstance(exc, openai.APIConnectionError):
-            if midstream:
-                return errors.interrupted(provider=self.name, label=self.label)
-            return errors.connection(provider=self.name, label=self.label,
-                                     host=errors.host_of(self.client.base_url))
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            return errors.for_status(
-                status, provider=self.name, label=self.label, key_env=self.key_env,
-                detail=errors.scrub(errors.provider_detail(exc.body) or "", [secret]),
-                attempts=errors.attempts(exc.response.request.headers), headers=exc.response.headers,
-            )
-        # An error event inside a 200 stream (``data: {"error": ...}``).
-        detail = errors.scrub(errors.provider_detail(exc.body) or exc.message or "", [secret])
-        return errors.in_stream(provider=self.name, label=self.label, detail=detail)
 
 
 def _message(message: ChatMessage) -> list[dict[str, Any]]:

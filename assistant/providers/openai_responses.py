@@ -33,7 +33,6 @@ from assistant.providers.base import (
     Finished,
     FinishReason,
     OutputFormat,
-    ProviderError,
     ProviderState,
     SDKProvider,
     TextDelta,
@@ -42,6 +41,7 @@ from assistant.providers.base import (
     ToolCallStarted,
     Usage,
 )
+from assistant.providers.openai_errors import provider_error
 from tools.exports import to_responses
 
 STATE_KEY = "openai_responses"  # where this adapter's state lives in Message.provider_state
@@ -101,7 +101,7 @@ class OpenAIResponsesProvider(SDKProvider):
         try:
             stream = await self.client.responses.create(**self.payload(request), stream=True)
         except openai.APIError as exc:
-            raise self._error(exc, midstream=False) from exc
+            raise provider_error(self, exc, midstream=False) from exc
         calls: dict[str, _Call] = {}  # by output item id
         reasoning: list[dict[str, Any]] = []
         response_id: str | None = None
@@ -151,7 +151,7 @@ class OpenAIResponsesProvider(SDKProvider):
                     detail = errors.scrub(getattr(event, "message", "") or "", [self.client.api_key])
                     raise errors.in_stream(provider=self.name, label=self.label, detail=detail)
         except openai.APIError as exc:
-            raise self._error(exc, midstream=True) from exc
+            raise provider_error(self, exc, midstream=True) from exc
         except json.JSONDecodeError as exc:
             raise errors.unreadable(provider=self.name, label=self.label) from exc
         finally:
@@ -170,25 +170,6 @@ class OpenAIResponsesProvider(SDKProvider):
         if reasoning or self.chain:
             yield ProviderState(STATE_KEY, {"response_id": response_id, "reasoning": reasoning})
         yield _finished(final, bool(calls), refused, response_id)
-
-    def _error(self, exc: openai.APIError, *, midstream: bool) -> ProviderError:
-        secret = self.client.api_key
-        if isinstance(exc, openai.APITimeoutError):
-            return errors.timeout(provider=self.name, label=self.label, midstream=midstream,
-                                  seconds=errors.seconds(self.client.timeout))
-        if isinstance(exc, openai.APIConnectionError):
-            if midstream:
-                return errors.interrupted(provider=self.name, label=self.label)
-            return errors.connection(provider=self.name, label=self.label,
-                                     host=errors.host_of(self.client.base_url))
-        if isinstance(exc, openai.APIStatusError):
-            return errors.for_status(
-                exc.status_code, provider=self.name, label=self.label, key_env=self.key_env,
-                detail=errors.scrub(errors.provider_detail(exc.body) or "", [secret]),
-                attempts=errors.attempts(exc.response.request.headers),
-            )
-        detail = errors.scrub(errors.provider_detail(exc.body) or exc.message or "", [secret])
-        return errors.in_stream(provider=self.name, label=self.label, detail=detail)
 
 
 # --- the history as Responses input items ---------------------------------------------------

@@ -42,6 +42,8 @@ _PROFILE_KEYS = {"provider", "model", "base_url", "api_key_env", "label", "max_r
 _API_KEYS = {"api", "structured_output", "previous_response_id"}
 _PROFILE_KEYS |= _API_KEYS
 APIS = ("chat", "responses")
+# Servers that imitate OpenAI may serve /v1/responses too (vLLM, Ollama, LM Studio do).
+RESPONSES_PROVIDERS = ("openai", "openai_compatible")
 STRUCTURED_OUTPUT = ("json_schema", "json_object", "tool", "prompt")
 
 
@@ -71,7 +73,7 @@ class Profile:
     label: str = ""
     max_retries: int = 4  # the engine's retries per model turn (the SDK's own are off)
     timeout: float = 60.0
-    api: str = "chat"  # openai: "chat" (Chat Completions) or "responses" (the Responses API)
+    api: str = "chat"  # openai(_compatible): "chat" (Chat Completions) or "responses" (Responses API)
     # How extraction asks for JSON (assistant/extraction), see docs/providers.md; "" = the
     # provider's default (structured_mode()).
     structured_output: str = ""
@@ -233,9 +235,10 @@ def _with_api_options(profile: Profile, spec: dict[str, Any], where: str) -> Pro
     api = spec.get("api") or "chat"
     if api not in APIS:
         raise ImproperlyConfigured(f"{setting('api')} must be one of {', '.join(APIS)}; got {api!r}")
-    if api == "responses" and profile.provider != "openai":
+    if api == "responses" and profile.provider not in RESPONSES_PROVIDERS:
         raise ImproperlyConfigured(
-            f"{setting('api')}=responses needs the openai provider (this profile is {profile.provider})")
+            f"{setting('api')}=responses needs the openai or openai_compatible provider "
+            f"(this profile is {profile.provider})")
     chain = spec.get("previous_response_id") or False
     if not isinstance(chain, bool):
         raise ImproperlyConfigured(f"{setting('previous_response_id')} must be true or false")
@@ -385,18 +388,18 @@ def build_provider(profile: Profile) -> Provider:
     from assistant.providers.openai_chat import OpenAIChatProvider
 
     client = AsyncOpenAI(**options)
+    # A compatible server is named by its host in errors (it is not OpenAI).
+    names: dict[str, Any] = {} if profile.provider == "openai" else {
+        "name": "openai_compatible", "label": f"the model server at {host_of(profile.base_url)}"}
     if profile.api == "responses":
         from assistant.providers.openai_responses import OpenAIResponsesProvider
 
         return OpenAIResponsesProvider(client=client, model=profile.model, key_env=profile.api_key_env,
-                                       chain=profile.previous_response_id)
+                                       chain=profile.previous_response_id, **names)
     if profile.provider == "openai":
         return OpenAIChatProvider(client=client, model=profile.model, key_env=profile.api_key_env)
-    return OpenAIChatProvider(
-        client=client, model=profile.model, name="openai_compatible",
-        label=f"the model server at {host_of(profile.base_url)}", key_env=profile.api_key_env,
-        max_tokens_param="max_tokens",
-    )
+    return OpenAIChatProvider(client=client, model=profile.model, key_env=profile.api_key_env,
+                              max_tokens_param="max_tokens", **names)
 
 
 _CACHE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Profile, str | None], Provider]] = (

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
@@ -69,6 +71,22 @@ async def test_approving_with_edits_runs_the_edited_arguments_and_keeps_the_orig
     await request.arefresh_from_db()
     assert request.arguments == {"note_id": keep.pk}
     assert request.edited_arguments == {"note_id": other.pk}
+    await socket.disconnect()
+
+
+async def test_the_answer_after_an_edited_approval_names_the_recipient_the_email_went_to(user, approver):
+    convo = await Conversation.objects.acreate(owner=user, profile="demo")
+    socket = await open_socket(user, f"/ws/conversations/{convo.pk}/")
+    await say(socket, "email sam@example.com saying lunch moved to noon")
+    await events_until(socket, "run.waiting")
+    request = await ApprovalRequest.objects.aget(tool_name="send_email")
+    edited = {**request.arguments, "to": ["kim@example.com"]}
+    await decide_over_http(approver, request, decision="approve_edited", edited_arguments=json.dumps(edited))
+    after = await events_until(socket, "run.finished")
+    assert [m.to for m in mail.outbox] == [["kim@example.com"]]
+    [answer] = [e for e in after if e["type"] == "assistant.message"]
+    assert answer["message"]["content"] == "Sent the email to kim@example.com."
+    assert after[-1]["run"]["status"] == "completed"
     await socket.disconnect()
 
 

@@ -18,6 +18,7 @@ from approvals import notifications, services
 from approvals.models import ApprovalRequest, NotificationDelivery
 from tests.approvals.helpers import make_approver
 from tests.approvals.receiver import Receiver
+from tests.celery_broker import using_broker
 from tools.models import ToolCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -263,16 +264,10 @@ def test_the_admin_lists_deliveries_read_only(webhook, user, approver, admin_cli
 
 
 def test_with_celery_the_delivery_is_a_task_that_takes_the_request_id(webhook, settings, user, approver):
-    from assistant.celery import app as celery_app
-
     settings.CELERY_BROKER_URL = "memory://"
     request = parked(user)
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True  # the task runs here, through Celery's own machinery
-    try:
+    with using_broker("memory://", eager=True):  # the task runs here, through Celery's own machinery
         notifications.announce(request.pk, notifications.DECIDED)
-    finally:
-        celery_app.conf.task_always_eager = eager
     assert not notifications._threads  # no background thread: Celery carried it
     [got] = webhook.received
     assert json.loads(got.body)["approval"]["id"] == request.pk

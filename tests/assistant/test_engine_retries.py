@@ -12,7 +12,14 @@ from __future__ import annotations
 import pytest
 
 from assistant.models import Message, Run
-from tests.assistant.engine_helpers import Calls, Recorder, make_engine, new_conversation, use_fake_profiles
+from tests.assistant.engine_helpers import (
+    Calls,
+    Recorder,
+    make_engine,
+    new_conversation,
+    script_for,
+    use_fake_profiles,
+)
 from tests.fakes import wire
 from tests.fakes.scripts import call, error, text, tool_calls
 from tools.models import ToolCall
@@ -144,21 +151,24 @@ async def test_a_refused_request_is_never_retried(fake, user, calls, api, status
     assert f"HTTP {status}" in run.error
 
 
+@pytest.mark.parametrize("profile", ["fake-openai", "fake-responses", "fake-anthropic"])
 @pytest.mark.parametrize("header", [{"retry-after": "1"}, {"retry-after-ms": "700"}])
-async def test_retry_after_is_honoured(fake, user, calls, header):
-    fake.script(error(429, retry_after_ms=None, headers=header), text(ANSWER))
+async def test_retry_after_is_honoured(fake, user, calls, header, profile, settings):
+    settings.LLM_IDLE_TIMEOUT = 30  # only the 429 may cause a retry, however loaded the machine
+    script_for(fake, profile)(error(429, retry_after_ms=None, headers=header), text(ANSWER))
     events = Recorder()
-    run, _ = await drive(calls, user, "fake-openai", events)
+    run, _ = await drive(calls, user, profile, events)
     assert run.status == Run.Status.COMPLETED
     [retry] = events.of("assistant.retry")
     wanted = float(header.get("retry-after", 0)) * 1000 or float(header["retry-after-ms"])
     assert retry["delay_ms"] >= wanted
 
 
-async def test_a_retry_after_longer_than_the_longest_wait_fails_at_once(fake, user, calls, settings):
+@pytest.mark.parametrize("profile", ["fake-openai", "fake-responses", "fake-anthropic"])
+async def test_a_retry_after_longer_than_the_longest_wait_fails_at_once(fake, user, calls, settings, profile):
     settings.LLM_RETRY_MAX_DELAY = 2
-    fake.script(error(429, retry_after_ms=None, headers={"retry-after": "120"}))
-    run, _ = await drive(calls, user, "fake-openai")
+    script_for(fake, profile)(error(429, retry_after_ms=None, headers={"retry-after": "120"}))
+    run, _ = await drive(calls, user, profile)
     assert run.status == Run.Status.FAILED and run.error_code == "provider_rate_limited"
     assert len(fake.requests) == 1
 

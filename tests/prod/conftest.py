@@ -23,10 +23,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.celery_broker import broker_url, using_broker
 from tests.databases import shared_database_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,27 +49,18 @@ def _needs_real_servers() -> None:
         pytest.skip(message)
 
 
-def broker_url() -> str:
-    """REDIS_URL with the next database number: the broker's, out of reach of cache.clear()."""
-    parts = urlsplit(os.environ["REDIS_URL"])
-    db = int(parts.path.strip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{(db + 1) % 16}"))
-
-
 @pytest.fixture
 def celery_broker(settings: Any) -> Iterator[str]:
     """Decisions in this process go to the Celery broker (an empty queue) instead of running here."""
     import redis
 
-    from assistant.celery import app
-
     url = broker_url()
     redis.Redis.from_url(url).flushdb()
-    previous = app.conf.broker_url
     settings.CELERY_BROKER_URL = url
-    app.conf.broker_url = url  # (nothing else in the suite publishes: no pool of another broker)
-    yield url
-    app.conf.broker_url = previous
+    # Not just app.conf.broker_url: Celery's pools, built for whatever broker an earlier test
+    # published through, must go too (tests/celery_broker.py).
+    with using_broker(url):
+        yield url
 
 
 class Service:

@@ -1,5 +1,6 @@
 """Return values become JSON, lose their secrets and fit in the model's context."""
 
+import collections
 import datetime
 import enum
 import json
@@ -25,6 +26,7 @@ from tools.results import (
     to_jsonable,
     truncate,
 )
+from tools.results import _at_least as _at_least  # the quick bound truncate() chooses by
 
 
 class Colour(enum.Enum):
@@ -180,6 +182,26 @@ def test_sizes_and_prefixes_match_json_dumps_without_building_the_text(value):
     assert stored_bytes(value) == len(json.dumps(value, ensure_ascii=False).encode())
     for chars in (0, 1, 7, len(compact) // 2, len(compact)):
         assert json_prefix(value, chars) == compact[:chars]
+
+
+@pytest.mark.parametrize(("value", "exact"), [
+    ({"ab": "cd", "x": ["e", "fg", ("h", {"i": ""})]}, True),  # strings only: the bound is the length
+    ({"a": [1, 2.5, None, True, {"b": "c"}], 1: "x", "k": {}}, False),
+    ([["é😀", "a"], ("b",)], True),
+    ([[[]], (), {}], False),  # an empty container counts one character of its two
+    (collections.OrderedDict(a=["b", collections.UserString("c")]), False),  # subclasses
+])
+def test_the_quick_size_bound_is_a_lower_bound_of_the_json_length(value, exact):
+    compact = len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+    bound = _at_least(value, 10**9)
+    assert bound == compact if exact else 0 < bound < compact
+
+
+def test_the_quick_size_bound_stops_counting_past_its_limit():
+    huge = {f"key{i}": ["x" * 10] * 10 for i in range(100_000)}
+    assert 100 < _at_least(huge, 100) < 1_000  # a few keys and values in, not 100,000
+    assert _at_least([["x" * 10] * 10] + [huge] * 100_000, 100) > 100  # the commas alone
+    assert _at_least({"k" * 200: 1}, 100) > 100
 
 
 @pytest.mark.parametrize("text", ['"' * 50_000, "\x01" * 50_000, "😀" * 50_000, "x" * 1_000_000])

@@ -1,7 +1,8 @@
 """Tools and helpers shared by the provider tests.
 
 The tools are small stand-ins with the names and arguments of the built-in ones the demo
-recognises; the adapters only need their names, descriptions and generated schemas.
+recognises; the adapters only need their names, descriptions and generated schemas. The
+SDK clients pointed at the fake server are fixtures in this folder's ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from assistant.providers.base import (
+    ChatMessage,
     ChatRequest,
     Event,
     Finished,
     Provider,
+    ProviderError,
     TextDelta,
     ToolCallDelta,
     ToolCallFinished,
@@ -98,9 +101,29 @@ def tag_things(labels: dict[str, str]) -> dict:
 
 ALL_TOOLS = [calculator, current_time, create_note, search_notes, delete_note, send_email]
 
+# Keys the adapters must never echo (the fake server quotes them back in its error bodies).
+OPENAI_KEY = "sk-test-0123456789abcdef"
+ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
+
+
+def ask(content: str = "Hi", *, model: str = "gpt-test", **options: Any) -> ChatRequest:
+    """One user message, with any other ``ChatRequest`` field."""
+    return ChatRequest(model=model, messages=[ChatMessage("user", content)], **options)
+
 
 async def collect(provider: Provider, request: ChatRequest) -> list[Event]:
     return [event async for event in provider.stream(request)]
+
+
+async def collect_until_error(provider: Provider, request: ChatRequest) -> tuple[list[Event], ProviderError]:
+    """The events streamed before the adapter raised, and what it raised (it must raise)."""
+    seen: list[Event] = []
+    try:
+        async for event in provider.stream(request):
+            seen.append(event)
+    except ProviderError as error:
+        return seen, error
+    raise AssertionError(f"the stream ended without a ProviderError: {seen}")
 
 
 def text_of(events: list[Event]) -> str:
@@ -123,7 +146,7 @@ def calls(events: list[Event]) -> list[ToolCallFinished]:
 
 
 __all__ = [
-    "ALL_TOOLS", "ToolCallDelta", "ToolCallStarted", "Usage", "calculator", "calls", "collect",
-    "create_note", "current_time", "delete_note", "finished", "of_type", "search_notes",
-    "send_email", "tag_things", "text_of",
+    "ALL_TOOLS", "ANTHROPIC_KEY", "OPENAI_KEY", "ToolCallDelta", "ToolCallStarted", "Usage", "ask",
+    "calculator", "calls", "collect", "collect_until_error", "create_note", "current_time",
+    "delete_note", "finished", "of_type", "search_notes", "send_email", "tag_things", "text_of",
 ]

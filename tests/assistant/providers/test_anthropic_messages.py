@@ -19,10 +19,13 @@ from assistant.providers.base import (
     ToolResultPart,
     Usage,
 )
+from tests.assistant.providers import support
 from tests.assistant.providers.support import (
+    ANTHROPIC_KEY,
     calculator,
     calls,
     collect,
+    collect_until_error,
     current_time,
     finished,
     of_type,
@@ -30,18 +33,16 @@ from tests.assistant.providers.support import (
 )
 from tests.fakes.scripts import call, error, reply, text, tool_calls
 
-API_KEY = "sk-ant-test-0123456789abcdef"
+API_KEY = ANTHROPIC_KEY
 
 
 @pytest.fixture
-async def provider(fake_llm):
-    client = AsyncAnthropic(api_key=API_KEY, base_url=fake_llm.anthropic_base_url, max_retries=2, timeout=10)
-    yield AnthropicProvider(client=client)
-    await client.close()
+def provider(anthropic_client):
+    return AnthropicProvider(client=anthropic_client)
 
 
 def ask(content: str = "Hi", **options) -> ChatRequest:
-    return ChatRequest(model="claude-test", messages=[ChatMessage("user", content)], **options)
+    return support.ask(content, model="claude-test", **options)
 
 
 # --- streaming ------------------------------------------------------------------------------
@@ -291,12 +292,9 @@ async def test_a_stream_cut_midway_is_interrupted_and_never_finishes(fake_llm, p
     # message_start, content_block_start, ping, then two of four text deltas
     fake_llm.script_anthropic(text("one two three four", chunks=4).cut(after=5, clean=clean))
 
-    seen = []
-    with pytest.raises(ProviderError) as caught:
-        async for event in provider.stream(ask()):
-            seen.append(event)
+    seen, error = await collect_until_error(provider, ask())
 
-    assert caught.value.kind == "stream_interrupted"
+    assert error.kind == "stream_interrupted"
     assert text_of(seen) == "one two"
     assert not of_type(seen, Finished)
 

@@ -171,6 +171,17 @@ async def test_a_result_turn_gets_a_reply_that_uses_the_result(name, arguments, 
     assert finished(events).reason == "stop"
 
 
+@pytest.mark.parametrize(("name", "asked", "ran", "expected"), [
+    ("send_email", '{"to": ["sam@example.com"], "subject": "Hi", "body": "hi"}',
+     '{"sent": true, "to": ["kim@example.com"], "subject": "Hi"}', "Sent the email to kim@example.com."),
+    ("delete_note", '{"note_id": 3}', '{"deleted": true, "id": 4, "text": "old"}', "Deleted note 4."),
+    ("calculator", '{"expression": "12*7"}', '{"expression": "12*8", "result": 96}', "12*8 = 96"),
+])
+async def test_after_an_approvers_edit_the_reply_names_what_ran_not_what_was_asked(
+        name, asked, ran, expected):
+    assert text_of(await collect(demo, results_turn(name, asked, ran))) == expected
+
+
 async def test_an_error_result_is_explained():
     content = json.dumps({"error": {"type": "validation_error", "message": "unknown time zone 'Mars'",
                                     "hint": "Use an IANA name such as Europe/Paris."}})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from openai import AsyncOpenAI
 
 from assistant.providers.base import (
     ChatMessage,
@@ -21,9 +20,12 @@ from assistant.providers.base import (
 )
 from assistant.providers.openai_responses import STATE_KEY, OpenAIResponsesProvider
 from tests.assistant.providers.support import (
+    OPENAI_KEY,
+    ask,
     calculator,
     calls,
     collect,
+    collect_until_error,
     current_time,
     finished,
     of_type,
@@ -32,23 +34,12 @@ from tests.assistant.providers.support import (
 )
 from tests.fakes.scripts import call, error, refusal, reply, text, tool_calls
 
-API_KEY = "sk-test-0123456789abcdef"
+API_KEY = OPENAI_KEY
 
 
 @pytest.fixture
-async def client(fake_llm):
-    client = AsyncOpenAI(api_key=API_KEY, base_url=fake_llm.openai_base_url, max_retries=2, timeout=10)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-def provider(client):
-    return OpenAIResponsesProvider(client=client)
-
-
-def ask(content: str = "Hi", **options) -> ChatRequest:
-    return ChatRequest(model="gpt-test", messages=[ChatMessage("user", content)], **options)
+def provider(openai_client):
+    return OpenAIResponsesProvider(client=openai_client)
 
 
 async def test_output_text_deltas_concatenate_to_the_answer_with_usage(fake_llm, provider):
@@ -198,8 +189,8 @@ async def test_a_turn_without_reasoning_hands_back_no_state(fake_llm, provider):
     assert of_type(await collect(provider, ask()), ProviderState) == []
 
 
-async def test_previous_response_id_chaining_sends_only_what_is_new(fake_llm, client):
-    provider = OpenAIResponsesProvider(client=client, chain=True)
+async def test_previous_response_id_chaining_sends_only_what_is_new(fake_llm, openai_client):
+    provider = OpenAIResponsesProvider(client=openai_client, chain=True)
     fake_llm.script_responses(text("first"), text("second"))
     first = await collect(provider, ask("one"))
     assert fake_llm.last_body["store"] is True and "previous_response_id" not in fake_llm.last_body
@@ -258,11 +249,8 @@ async def test_401_is_an_authentication_error_without_the_key(fake_llm, provider
 @pytest.mark.parametrize("clean", [False, True])
 async def test_a_stream_cut_before_completed_is_interrupted(fake_llm, provider, clean):
     fake_llm.script_responses(text("a b c d e f", chunks=6).cut(after=5, clean=clean))
-    seen: list = []
-    with pytest.raises(ProviderError) as caught:
-        async for event in provider.stream(ask()):
-            seen.append(event)
-    assert caught.value.kind == "stream_interrupted"
+    seen, error = await collect_until_error(provider, ask())
+    assert error.kind == "stream_interrupted"
     assert text_of(seen) and not of_type(seen, ToolCallFinished)
 
 

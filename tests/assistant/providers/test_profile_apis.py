@@ -8,9 +8,12 @@ import json
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from assistant.providers.base import ChatMessage, ChatRequest, ProviderError
 from assistant.providers.openai_chat import OpenAIChatProvider
 from assistant.providers.openai_responses import OpenAIResponsesProvider
-from assistant.providers.profiles import build_provider, default_profile, get_profile
+from assistant.providers.profiles import PLACEHOLDER_KEY, build_provider, default_profile, get_profile
+from tests.assistant.providers.support import collect, text_of
+from tests.fakes.scripts import error, text
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +74,8 @@ def test_a_compatible_server_says_what_it_supports(settings):
     ({"provider": "openai", "api": "assistants"},
      "LLM_PROFILES['p'].api must be one of chat, responses; got 'assistants'"),
     ({"provider": "anthropic", "api": "responses"},
-     "LLM_PROFILES['p'].api=responses needs the openai provider (this profile is anthropic)"),
+     "LLM_PROFILES['p'].api=responses needs the openai or openai_compatible provider "
+     "(this profile is anthropic)"),
     ({"provider": "openai", "structured_output": "xml"},
      "LLM_PROFILES['p'].structured_output must be one of json_schema, json_object, tool, prompt; got 'xml'"),
     ({"provider": "anthropic", "structured_output": "json_schema"},
@@ -88,5 +92,40 @@ def test_bad_values_stop_with_the_setting_named(settings, spec, message):
 
 def test_the_main_profile_names_llm_api_in_its_error(settings):
     settings.LLM_PROVIDER, settings.LLM_API = "anthropic", "responses"
-    with pytest.raises(ImproperlyConfigured, match=r"^LLM_API=responses needs the openai provider"):
+    with pytest.raises(ImproperlyConfigured) as caught:
         default_profile()
+    assert str(caught.value) == ("LLM_API=responses needs the openai or openai_compatible provider "
+                                 "(this profile is anthropic)")
+
+
+def test_a_compatible_profile_can_speak_the_responses_api(settings):
+    settings.LLM_PROVIDER, settings.LLM_MODEL, settings.LLM_API = "openai_compatible", "llama", "responses"
+    settings.LLM_BASE_URL, settings.LLM_API_KEY_ENV = "http://localhost:8000/v1", None
+    provider = build_provider(default_profile())
+    assert isinstance(provider, OpenAIResponsesProvider) and provider.chain is False
+    assert (provider.name, provider.label) == ("openai_compatible", "the model server at localhost:8000")
+
+
+async def test_a_compatible_responses_profile_streams_from_the_servers_responses_endpoint(settings, fake_llm):
+    profiles(settings, local={"provider": "openai_compatible", "api": "responses", "model": "qwen3",
+                              "base_url": fake_llm.openai_base_url})
+    fake_llm.script_responses(text("Hello from a local server", chunks=2))
+    events = await collect(build_provider(get_profile("local")),
+                           ChatRequest(model="", messages=[ChatMessage("user", "Hi")]))
+    assert text_of(events) == "Hello from a local server"
+    [request] = fake_llm.requests
+    assert request.path == "/v1/responses" and request.body["model"] == "qwen3"
+    assert request.headers["authorization"] == f"Bearer {PLACEHOLDER_KEY}"  # no key of ours is sent
+
+
+async def test_a_compatible_responses_servers_error_names_the_server_not_openai(settings, fake_llm):
+    profiles(settings, local={"provider": "openai_compatible", "api": "responses", "model": "qwen3",
+                              "base_url": fake_llm.openai_base_url})
+    fake_llm.script_responses(error(404, "model 'qwen3' not found"))
+    provider = build_provider(get_profile("local"))
+    with pytest.raises(ProviderError) as caught:
+        await collect(provider, ChatRequest(model="", messages=[ChatMessage("user", "Hi")]))
+    host = fake_llm.openai_base_url.split("//")[1].split("/")[0]
+    assert str(caught.value) == (f"The model server at {host} rejected the request (HTTP 404): "
+                                 "model 'qwen3' not found")
+    assert caught.value.provider == "openai_compatible"
