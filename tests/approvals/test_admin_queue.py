@@ -158,7 +158,8 @@ def test_a_request_decided_meanwhile_is_reported_not_decided_twice(user, approve
     done = _bulk(client, [first.pk, second.pk], apply="1", reason="too risky")
     notes = [str(m) for m in get_messages(done.wsgi_request)]
     assert notes[0] == "Denied 1 request."
-    assert notes[1].startswith(f"Request #{second.pk} was not denied: This request was already approved by carol")
+    assert notes[1].startswith(
+        f"Request #{second.pk} was not denied: This request was already approved by carol")
     second.refresh_from_db()
     assert (second.status, second.decided_by) == ("approved", carol)
     events = AuditEvent.objects.filter(kind="approval.decided")
