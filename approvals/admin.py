@@ -22,7 +22,14 @@ from django.urls import path, reverse
 from approvals import audit, review, services
 from approvals.admin_audit import AuditEventAdmin  # noqa: F401  (registers the audit log admin)
 from approvals.admin_notify import ApprovalScopeAdmin  # noqa: F401  (registers deliveries and scopes)
-from approvals.admin_queue import AgeFilter, QueueColumns, SourceFilter, deny_selected, live_context
+from approvals.admin_queue import (
+    AgeFilter,
+    QueueChangeList,
+    QueueColumns,
+    SourceFilter,
+    deny_selected,
+    live_context,
+)
 from approvals.models import ApprovalRequest, ApprovalScope, PolicyRule, ToolPolicy
 from tools.admin import ReadOnlyAdmin, pretty_json
 from tools.registry import registry
@@ -51,8 +58,8 @@ class StatusFilter(admin.SimpleListFilter):
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(QueueColumns, ReadOnlyAdmin):
-    list_display = ("tool_name", "risk", "requester", "source_column", "why", "arguments_summary",
-                    "waited", "expires", "status", "decided_by")
+    list_display = ("tool_name", "risk", "requester", "source_column", "why", "waited", "expires",
+                    "arguments_summary", "status", "decided_by")
     list_display_links = ("tool_name",)
     list_filter = (StatusFilter, "tool_name", "risk", ("requester", admin.RelatedOnlyFieldListFilter),
                    AgeFilter, SourceFilter)
@@ -71,6 +78,15 @@ class ApprovalRequestAdmin(QueueColumns, ReadOnlyAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return super().has_module_permission(request) or request.user.has_perm("approvals.decide")
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """The pending queue leaves out what every pending row has in common (status, no decider)."""
+        if request.GET.get(StatusFilter.parameter_name, ApprovalRequest.Status.PENDING) == "pending":
+            return tuple(c for c in self.list_display if c not in ("status", "decided_by"))
+        return self.list_display
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[QueueChangeList]:
+        return QueueChangeList
 
     def has_decide_permission(self, request: HttpRequest) -> bool:
         """Who gets the bulk deny action (``@admin.action(permissions=["decide"])``)."""

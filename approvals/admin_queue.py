@@ -16,6 +16,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -32,7 +33,7 @@ LIVE_HEADER = "X-Toolgate-Live"
 """The live page's background fetches carry this header: the list renders without
 consuming Django's messages, which belong to the approver's next real page view."""
 
-ARGUMENTS_SHOWN = 120  # characters of the one-line arguments summary in a row
+ARGUMENTS_SHOWN = 90  # characters of the one-line arguments summary in a row
 
 
 def _source(value: str) -> Q:
@@ -74,7 +75,7 @@ AGES = {  # parameter value: (waited at least, waited less than)
 class AgeFilter(admin.SimpleListFilter):
     """How long a request has waited (since it was created)."""
 
-    title = gettext_lazy("waiting for")
+    title = gettext_lazy("age")
     parameter_name = "age"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
@@ -98,7 +99,8 @@ class QueueColumns:
 
     @admin.display(description=gettext_lazy("why it waits"))
     def why(self, obj: ApprovalRequest) -> str:
-        return obj.rule_in_words
+        """The rule in words, without the tool's name (its own column)."""
+        return obj.rule_in_words.removeprefix(f"{obj.tool_name}: ")
 
     @admin.display(description=gettext_lazy("source"))
     def source_column(self, obj: ApprovalRequest) -> str:
@@ -121,6 +123,19 @@ class QueueColumns:
         if obj.expires_at <= timezone.now():
             return _("expired")
         return _("in %(time)s") % {"time": timeuntil(obj.expires_at)}
+
+
+class QueueChangeList(ChangeList):
+    """Django marks the sorted column from the model's default ordering; the queue's default
+    depends on the status shown (``ApprovalRequestAdmin.get_ordering``), so the headers
+    follow that — the pending queue shows *expires* sorted ascending."""
+
+    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        self.queue_request = request
+        super().__init__(request, *args, **kwargs)
+
+    def _get_default_ordering(self) -> list[str]:
+        return list(self.model_admin.get_ordering(self.queue_request))
 
 
 class DenyReasonForm(forms.Form):

@@ -68,7 +68,10 @@ function rowId(row) {
   return link ? link.getAttribute("href") : "";
 }
 function rowIds(root) { return Array.from(root.querySelectorAll("#result_list tbody tr"), rowId); }
-function adopt(target, source) { target.replaceChildren(...Array.from(source.childNodes, (node) => document.adoptNode(node))); }
+function adopt(target, source) {
+  const nodes = Array.from(source.childNodes); // a copy: adopting a node takes it out of the live list
+  target.replaceChildren(...nodes.map((node) => document.adoptNode(node)));
+}
 
 function swapFilters(fresh) {
   const filters = document.getElementById("changelist-filter");
