@@ -295,3 +295,10 @@ def test_screenshots_of_the_live_queue(new_context, live_app, user, other_user, 
     path = tmp_path_factory.getbasetemp() / f"live-queue-{scheme}.png"
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
+    page.locator("input.action-select").nth(0).check()
+    page.locator("select[name=action]").select_option("deny_selected")
+    page.locator("button[name=index]").first.click()
+    expect(page.get_by_role("button", name="Deny 2 requests")).to_be_visible()
+    path = tmp_path_factory.getbasetemp() / f"bulk-deny-{scheme}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000
