@@ -22,6 +22,14 @@ from django.urls import path, reverse
 from approvals import audit, review, services
 from approvals.admin_audit import AuditEventAdmin  # noqa: F401  (registers the audit log admin)
 from approvals.admin_notify import ApprovalScopeAdmin  # noqa: F401  (registers deliveries and scopes)
+from approvals.admin_queue import (
+    AgeFilter,
+    QueueChangeList,
+    QueueColumns,
+    SourceFilter,
+    deny_selected,
+    live_context,
+)
 from approvals.models import ApprovalRequest, ApprovalScope, PolicyRule, ToolPolicy
 from tools.admin import ReadOnlyAdmin, pretty_json
 from tools.registry import registry
@@ -49,11 +57,15 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "tool_name", "risk", "requester", "rule", "status", "expires_at",
-                    "decided_by")
-    list_filter = (StatusFilter, "tool_name", "risk")
+class ApprovalRequestAdmin(QueueColumns, ReadOnlyAdmin):
+    list_display = ("tool_name", "risk", "requester", "source_column", "why", "waited", "expires",
+                    "arguments_summary", "status", "decided_by")
+    list_display_links = ("tool_name",)
+    list_filter = (StatusFilter, "tool_name", "risk", ("requester", admin.RelatedOnlyFieldListFilter),
+                   AgeFilter, SourceFilter)
+    list_select_related = ("tool_call", "requester", "decided_by")
     search_fields = ("tool_name", "rule", "requester__username", "conversation_id")
+    actions = [deny_selected]
     change_form_template = "admin/approvals/approvalrequest/change_form.html"
     change_list_template = "admin/approvals/approvalrequest/change_list.html"
     readonly_fields = [f.name for f in ApprovalRequest._meta.fields]
@@ -67,10 +79,30 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return super().has_module_permission(request) or request.user.has_perm("approvals.decide")
 
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """The pending queue leaves out what every pending row has in common (status, no decider)."""
+        if request.GET.get(StatusFilter.parameter_name, ApprovalRequest.Status.PENDING) == "pending":
+            return tuple(c for c in self.list_display if c not in ("status", "decided_by"))
+        return self.list_display
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[QueueChangeList]:
+        return QueueChangeList
+
+    def has_decide_permission(self, request: HttpRequest) -> bool:
+        """Who gets the bulk deny action (``@admin.action(permissions=["decide"])``)."""
+        return request.user.has_perm("approvals.decide")
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        """The pending queue opens soonest-to-expire first; other lists newest first."""
+        if request.GET.get(StatusFilter.parameter_name, ApprovalRequest.Status.PENDING) == "pending":
+            return ["expires_at", "pk"]
+        return ["-created_at"]
+
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         counts = dict(ApprovalRequest.objects.values_list("status").annotate(n=Count("pk")).order_by())
         extra = {"status_counts": [(label, counts.get(value, 0))
-                                   for value, label in ApprovalRequest.Status.choices]}
+                                   for value, label in ApprovalRequest.Status.choices],
+                 **live_context(request)}
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def get_urls(self) -> list[Any]:

@@ -26,7 +26,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from approvals import audit, notifications, notify
@@ -44,7 +43,7 @@ def observe(stage: str, record: ToolCall, **details: Any) -> None:
         entries.append(Entry("approval.requested", outcome="pending", data={
             "approval_id": request.pk, "rule": request.rule, "reason": request.reason_required,
             "expires_at": request.expires_at.isoformat()}, **_base(record)))
-        transaction.on_commit(notify.pending_changed)
+        notify.on_commit_changed(request.pk, notify.ADDED, request.requester_id)
         notifications.announce(request.pk, notifications.REQUESTED)
     elif stage == "settled":
         entries = [*_close_request(record), *entries]
@@ -124,7 +123,7 @@ def _close_request(record: ToolCall) -> list[Entry]:
             ApprovalRequest.Status.CANCELLED, reason=record.gate_reason or "the run was cancelled"):
         return []
     request.tool_call = record
-    transaction.on_commit(notify.pending_changed)
+    notify.on_commit_changed(request.pk, notify.REMOVED, request.requester_id)
     return [audit.decision_entry(request, CANCELLED_BY)]
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from approvals.models import ApprovalRequest
@@ -30,6 +31,16 @@ def render_conversation(request: ApprovalRequest) -> SafeString | str:
     if _renderer is None or not request.conversation_id:
         return ""
     return _renderer(request)
+
+
+def decidable(user: Any) -> Any:
+    """Pending requests ``user`` may decide now: not expired, not their own (unless
+    self-approval is allowed). The live queue's title badge counts these."""
+    pending = ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING,
+                                             expires_at__gt=timezone.now())
+    if not settings.APPROVALS_ALLOW_SELF_APPROVAL:
+        pending = pending.exclude(requester_id=user.pk)
+    return pending
 
 
 def next_pending(user: Any, after: ApprovalRequest | None = None) -> ApprovalRequest | None:

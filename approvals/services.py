@@ -9,6 +9,8 @@ saying who decided first.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +18,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from approvals import audit, dispatch, notifications, notify
 from approvals.models import ApprovalRequest, ApprovalScope, ToolPolicy
@@ -76,9 +79,38 @@ def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
                                    "expires_at": scope.expires_at.isoformat()}
         audit.record(entry)
         dispatch.carry_out(request.pk)
-        transaction.on_commit(notify.pending_changed)
+        notify.on_commit_changed(request.pk, notify.REMOVED, request.requester_id)
         notifications.announce(request.pk, notifications.DECIDED)
     return request
+
+
+@dataclass
+class BulkDenial:
+    """What :func:`deny_many` did: the requests it denied, and why it left the others."""
+
+    denied: list[ApprovalRequest] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+def deny_many(request_ids: Iterable[int], approver: Any, reason: str) -> BulkDenial:
+    """Deny several requests with one reason, each through :func:`decide`.
+
+    Every request is its own decision — its own claim (a conditional update of exactly one
+    row), its own audit event, its own notification — so a request decided meanwhile by
+    someone else, the approver's own request, or one that expired is reported in
+    ``refused`` with :func:`decide`'s message, and the others are still denied.
+    """
+    if not reason.strip():
+        raise DecisionError(_("Give a reason to deny: it is shown to the user and the model."))
+    outcome = BulkDenial()
+    for pk in sorted(set(request_ids)):
+        try:
+            outcome.denied.append(decide(pk, approver, DENY, reason=reason))
+        except ApprovalRequest.DoesNotExist:
+            outcome.refused.append((pk, _("There is no such approval request.")))
+        except DecisionError as exc:
+            outcome.refused.append((pk, str(exc)))
+    return outcome
 
 
 def expire(request: ApprovalRequest) -> bool:
@@ -88,7 +120,7 @@ def expire(request: ApprovalRequest) -> bool:
             return False
         audit.record(audit.decision_entry(request, "system:expiry"))
         dispatch.carry_out(request.pk)
-        transaction.on_commit(notify.pending_changed)
+        notify.on_commit_changed(request.pk, notify.REMOVED, request.requester_id)
         notifications.announce(request.pk, notifications.EXPIRED)
     return True
 

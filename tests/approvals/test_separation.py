@@ -62,11 +62,15 @@ async def test_an_approver_sees_the_pending_count_change_live(user, django_user_
     watcher = await open_socket(approver, "/ws/approvals/")
     assert json.loads(await watcher.receive_from()) == {"type": "queue.changed", "pending": 0}
     note, convo, socket, _, request = await park_delete(user)
-    assert json.loads(await watcher.receive_from()) == {"type": "queue.changed", "pending": 1}
+    assert json.loads(await watcher.receive_from()) == {
+        "type": "queue.changed", "pending": 1, "approval_id": request.pk, "change": "added",
+        "decidable": True}
     from approvals import services
 
     await sync_to_async(services.decide)(request.pk, approver, "deny", reason="no")
-    assert json.loads(await watcher.receive_from()) == {"type": "queue.changed", "pending": 0}
+    assert json.loads(await watcher.receive_from()) == {
+        "type": "queue.changed", "pending": 0, "approval_id": request.pk, "change": "removed",
+        "decidable": True}
     await events_until(socket, "run.finished")
     await socket.disconnect()
     await watcher.disconnect()
