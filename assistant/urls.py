@@ -6,6 +6,7 @@ from assistant import metrics, views
 from assistant.preferences.views import save_preferences
 from assistant.search.views import search_page
 from assistant.transcript.exchange_views import export, import_view
+from assistant.transcript.switch_views import switch_view
 
 urlpatterns = [
     path("", views.conversation_list, name="conversation_list"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
     path("c/<uuid:conversation_id>/branch/", views.conversation_branch, name="conversation_branch"),
+    path("c/<uuid:conversation_id>/profile/", switch_view, name="conversation_profile"),  # issue 14
     path("search/", search_page, name="search"),  # full-text search (docs/ui.md)
     path("c/<uuid:conversation_id>/export.md", export, {"kind": "md"}, name="conversation_export_md"),
     path("c/<uuid:conversation_id>/export.json", export, {"kind": "json"}, name="conversation_export_json"),

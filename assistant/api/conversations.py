@@ -92,8 +92,9 @@ async def get_conversation(request: HttpRequest, conversation_id: UUID) -> Any:
     body = await conversation_out(conversation)
     body["messages"] = [
         {"id": m.pk, "role": m.role, "content": m.content, "status": m.status, "created_at": m.created_at,
-         "tool_calls": m.tool_calls or [], "tool_results": m.tool_results or []}
-        async for m in Message.objects.filter(conversation=conversation).order_by("position")
+         "tool_calls": m.tool_calls or [], "tool_results": m.tool_results or [],
+         "profile": (m.profile or (m.run.profile if m.run is not None else None)) if m.role == "assistant" else None}
+        async for m in Message.objects.filter(conversation=conversation).select_related("run").order_by("position")
     ]
     return body
 

@@ -36,7 +36,8 @@ KNOWN_CONVERSATION = uuid.UUID("0f0f0f0f-1234-4abc-8def-000000000001")
 # An imported conversation must also be continuable (every tool call answered by the next
 # turn), which a schema cannot state either (issue 14's import).
 BEYOND_THE_SCHEMA = {("POST", "/api/v1/conversations"), ("POST", "/api/v1/tools/{name}/call"),
-                     ("POST", "/api/v1/extract"), ("POST", "/api/v1/conversations/import")}
+                     ("POST", "/api/v1/extract"), ("POST", "/api/v1/conversations/import"),
+                     ("PUT", "/api/v1/conversations/{conversation_id}/profile")}
 
 
 @pytest.fixture
