@@ -45,9 +45,11 @@ async def test_the_next_message_is_answered_by_the_profile_switched_to(api, fake
     sent = fake.bodies("anthropic")[0]["messages"]
     assert sent[1]["content"][-1] == {"type": "tool_use", "id": "call_api_1", "name": "calculator",
                                       "input": {"expression": "6*7"}}
-    assert sent[2]["content"][0]["type"] == "tool_result" and sent[2]["content"][0]["tool_use_id"] == "call_api_1"
+    assert sent[2]["content"][0] == {"type": "tool_result", "tool_use_id": "call_api_1",
+                                      "content": '{"expression": "6*7", "result": 42}'}
     messages = (await api.get(f"/api/v1/conversations/{convo.pk}")).json()["messages"]
-    assert [m["profile"] for m in messages] == [None, "fake-openai", None, "fake-openai", None, "fake-anthropic"]
+    assert [m["profile"] for m in messages] == [None, "fake-openai", None, "fake-openai",
+                                                None, "fake-anthropic"]
 
 
 async def test_an_unknown_profile_is_refused_and_the_conversation_keeps_its_own(api, fake, user):

@@ -31,9 +31,11 @@ def test_json_answers_name_the_profile_or_the_refusal(signed_in, convo, settings
     settings.LLM_PROFILES = '{"other": {"provider": "demo", "label": "Other demo"}}'
     ok = signed_in.post(f"/c/{convo.pk}/profile/", {"profile": "other"}, HTTP_ACCEPT="application/json")
     assert ok.json() == {"profile": {"name": "other", "label": "Other demo"}, "changed": True}
-    refused = signed_in.post(f"/c/{convo.pk}/profile/", {"profile": "<b>x</b>"}, HTTP_ACCEPT="application/json")
+    refused = signed_in.post(f"/c/{convo.pk}/profile/", {"profile": "<b>x</b>"},
+                             HTTP_ACCEPT="application/json")
     assert refused.status_code == 400
-    assert refused.json()["error"] == "There is no model profile named “<b>x</b>”; choose one of: demo, other."
+    assert refused.json()["error"] == (
+        "There is no model profile named “<b>x</b>”; choose one of: demo, other.")
     assert Conversation.objects.get(pk=convo.pk).profile == "other"
 
 
