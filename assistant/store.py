@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from assistant.attachments import service as attachments
 from assistant.history import to_chat_message
 from assistant.models import Conversation, Message, Run, RunToolCall
 from assistant.runs import history_cache
@@ -95,10 +96,13 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
         # The history the run starts from, read in the transaction that appends to it: the
         # loop extends it with exactly the rows it stores, never reading it again.
         history, run.next_position = history_cache.history_from(conversation.pk)
+        attached = attachments.take_pending(conversation, user)  # issue 14: the composer's files
         message = rows.insert(Message(
             conversation=conversation, run=run, position=take_position(run),
             role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
+            attachments=[a.summary() for a in attached],
         ))
+        attachments.hand_over(message, attached)
         changes: dict[str, Any] = {"updated_at": now}
         if not conversation.title:
             changes["title"] = Conversation.title_from(text)
