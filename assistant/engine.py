@@ -450,6 +450,8 @@ def message_payload(message: Message) -> dict[str, Any]:
     if message.profile:  # a fallback profile answered: the user is shown which
         body["profile"] = {"name": message.profile,
                            "label": getattr(message, "profile_label", "") or message.profile}
+    if message.attachments:  # issue 14: a user message's files, shown as chips
+        body["attachments"] = message.attachments
     answered_by = getattr(message, "answered_by", None)
     if answered_by:  # the profile that wrote this answer, fallback or not
         body["answered_by"] = {**answered_by, "fallback": bool(message.profile)}
