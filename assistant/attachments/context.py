@@ -13,7 +13,8 @@ def attachment_context(user: Any, conversation: Any) -> dict[str, Any]:
     mine = Attachment.objects.owned_by(user).filter(conversation=conversation)
     return {
         "pending_attachments": [a.summary() for a in mine.pending()],
-        "removed_attachments": {str(pk) for pk in mine.filter(removed_at__isnull=False).values_list("pk", flat=True)},
+        "removed_attachments": {str(pk) for pk in
+                                mine.filter(removed_at__isnull=False).values_list("pk", flat=True)},
         "attach": {"accept": ",".join(f".{e}" for e in settings.ATTACHMENTS_EXTENSIONS),
                    "max_bytes": settings.ATTACHMENTS_MAX_BYTES},
     }

@@ -60,7 +60,8 @@ def test_a_refused_upload_answers_the_reason_and_keeps_earlier_files(root, signe
 def test_without_javascript_a_refusal_is_a_flash_message(root, signed_in, convo):
     response = signed_in.post(f"/c/{convo.pk}/attachments/",
                               {"file": SimpleUploadedFile("x.exe", b"MZ")}, follow=True)
-    assert "Not attached: “x.exe” is not a kind of file that can be attached (.exe)" in response.content.decode()
+    page = response.content.decode()
+    assert "Not attached: “x.exe” is not a kind of file that can be attached (.exe)" in page
 
 
 def test_a_filename_with_markup_is_shown_as_text(root, signed_in, convo, user):
