@@ -91,6 +91,11 @@ _START_ATTEMPTS = 3
 def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, client_id: Any) -> Started:
     with transaction.atomic():
         now = timezone.now()
+        # The profile as stored now, not as the caller loaded it: a socket holds its
+        # conversation for as long as it is open, and the model may have been switched
+        # since (issue 14, assistant/transcript/switch.py).
+        conversation.profile = Conversation.objects.filter(pk=conversation.pk).values_list(
+            "profile", flat=True).first() or conversation.profile
         run = rows.insert(Run(conversation=conversation, user=user, profile=conversation.profile,
                               max_steps=max_steps, created_at=now, updated_at=now))
         # The history the run starts from, read in the transaction that appends to it: the

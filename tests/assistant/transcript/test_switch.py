@@ -110,6 +110,15 @@ async def test_a_switch_during_a_reply_leaves_that_reply_on_its_profile(fake, us
     assert (await Conversation.objects.aget(pk=convo.pk)).profile == "fake-anthropic"
 
 
+def test_a_run_uses_the_profile_switched_to_even_from_a_conversation_loaded_before(fake, user):
+    from assistant import store
+
+    held = Conversation.objects.create(owner=user, profile="fake-openai")  # e.g. by an open socket
+    switch_profile(Conversation.objects.get(pk=held.pk), "fake-anthropic")  # the page's menu
+    started = store.start_run(held, user, "hello", max_steps=5)
+    assert started.run.profile == "fake-anthropic"
+
+
 def test_an_unknown_profile_is_refused_with_the_choices_and_nothing_changes(fake, user):
     convo = Conversation.objects.create(owner=user, profile="fake-openai")
     with pytest.raises(SwitchRefused) as refused:
