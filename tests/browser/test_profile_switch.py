@@ -16,7 +16,8 @@ def test_the_next_answer_comes_from_the_profile_chosen_and_says_so(new_context, 
     page = open_conversation(new_context(user), chat)
     send(page, "hello")
     wait_idle(page)
-    expect(page.locator(".msg-assistant .msg-profile").last).to_have_text("Answered by Demo (offline rules, not an LLM)")
+    labels = page.locator(".msg-assistant .msg-profile")
+    expect(labels.last).to_have_text("Answered by Demo (offline rules, not an LLM)")
     before = len(slow_llm.requests)
 
     page.get_by_label("Model for the next answer").select_option("slow")
@@ -27,7 +28,7 @@ def test_the_next_answer_comes_from_the_profile_chosen_and_says_so(new_context, 
     send(page, "echo: from the slow model")
     wait_idle(page)
     expect(last_reply(page)).to_have_text("from the slow model")
-    expect(page.locator(".msg-assistant .msg-profile").last).to_have_text("Answered by Slow fake model (tests)")
+    expect(labels.last).to_have_text("Answered by Slow fake model (tests)")
     sent = slow_llm.requests[before].body["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]  # the demo's turn went along
     assert sent[1]["content"] == "hello"
