@@ -17,7 +17,7 @@ function csrf() {
 }
 
 function sizeText(bytes) {
-  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024) return fill(bytes === 1 ? words.byte : words.bytes, { n: bytes });
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }

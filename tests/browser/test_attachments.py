@@ -1,5 +1,5 @@
 """Attachments in the chat page (issue 14), in headless Chromium: the Attach button, drag and
-drop, paste; chips on the composer and on the sent message; × deletes the file; hostile
+drop, paste; chips on the composer and on the sent message; the remove button deletes the file; hostile
 names and disguised binaries; screenshots at desktop and phone sizes, light and dark."""
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ def test_the_next_answer_comes_from_the_profile_chosen_and_says_so(new_context, 
     before = len(slow_llm.requests)
 
     page.get_by_label("Model for the next answer").select_option("slow")
-    expect(page.locator("#profile-status")).to_have_text("The next answers come from Slow fake model (tests).")
+    status = page.locator("#profile-status")
+    expect(status).to_have_text("The next answers come from Slow fake model (tests).")
     expect(page.locator(".profile-badge")).to_have_text("Slow fake model (tests)")
     assert Conversation.objects.get(pk=chat.pk).profile == "slow"
 
