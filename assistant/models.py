@@ -157,7 +157,9 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # User turns (issue 14): the files attached to it, [{"id", "name", "path", "size"}], kept
     # as they were when sent (the history names them to the model; assistant/attachments/).
-    attachments = models.JSONField(default=list, blank=True)
+    # Null when none: a nullable column is added in place, where a NOT NULL one would make
+    # SQLite rebuild the table and drop the full-text search triggers (migration 0010).
+    attachments = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["conversation", "position"]

@@ -105,7 +105,7 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
         message = rows.insert(Message(
             conversation=conversation, run=run, position=take_position(run),
             role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
-            attachments=[a.summary() for a in attached],
+            attachments=[a.summary() for a in attached] or None,
         ))
         attachments.hand_over(message, attached)
         changes: dict[str, Any] = {"updated_at": now}
