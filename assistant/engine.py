@@ -327,6 +327,9 @@ class Engine:
                 )
                 assert message is not None
                 message.profile_label = candidate.label
+                # Issue 14: every answer says which profile wrote it (the run's own, a
+                # profile switched to mid-conversation, or a fallback).
+                message.answered_by = {"name": candidate.name, "label": candidate.label or candidate.name}
                 return message, ordered, chain[index:]
         # Only reached when no fallback could even be built (e.g. none has its API key).
         assert error is not None
@@ -447,6 +450,11 @@ def message_payload(message: Message) -> dict[str, Any]:
     if message.profile:  # a fallback profile answered: the user is shown which
         body["profile"] = {"name": message.profile,
                            "label": getattr(message, "profile_label", "") or message.profile}
+    if message.attachments:  # issue 14: a user message's files, shown as chips
+        body["attachments"] = message.attachments
+    answered_by = getattr(message, "answered_by", None)
+    if answered_by:  # the profile that wrote this answer, fallback or not
+        body["answered_by"] = {**answered_by, "fallback": bool(message.profile)}
     return body
 
 

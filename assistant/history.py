@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from assistant.attachments.service import note as attachment_note
 from assistant.models import Message
 from assistant.providers.base import ChatMessage, ToolCallPart, ToolResultPart
 from tools import rows
@@ -24,6 +25,9 @@ def to_chat_message(message: Message) -> ChatMessage:
         return ChatMessage(role="assistant", content=message.content, tool_calls=tuple(
             ToolCallPart(c["id"], c["name"], c["arguments"]) for c in message.tool_calls
         ), provider_state=message.provider_state or None)
+    if message.attachments:  # issue 14: the model is told which files came with it
+        note = attachment_note(message.attachments)
+        return ChatMessage(role="user", content=f"{message.content}\n\n{note}")
     return ChatMessage(role="user", content=message.content)
 
 

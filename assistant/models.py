@@ -157,6 +157,11 @@ class Message(models.Model):
     profile = dbfields.CharField(max_length=64, blank=True)
     client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # User turns (issue 14): the files attached to it, [{"id", "name", "path", "size"}], kept
+    # as they were when sent (the history names them to the model; assistant/attachments/).
+    # Null when none: a nullable column is added in place, where a NOT NULL one would make
+    # SQLite rebuild the table and drop the full-text search triggers (migration 0010).
+    attachments = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["conversation", "position"]
@@ -285,3 +290,6 @@ class Preference(models.Model):
             return cls()
         found = cls.objects.filter(user=user).first()
         return found if found is not None else cls(user=user)
+
+
+from assistant.attachments.models import Attachment  # noqa: E402,F401  (issue 14: registered with this app)

@@ -473,3 +473,14 @@ EXTRACTION_MAX_CORRECTIONS = env_int("EXTRACTION_MAX_CORRECTIONS", 2, minimum=0)
 EXTRACTION_MAX_TEXT_CHARS = env_int("EXTRACTION_MAX_TEXT_CHARS", 100_000, minimum=1)
 EXTRACTION_SCHEMAS = env_list("EXTRACTION_SCHEMAS", [
     "assistant.extraction.examples:Order", "assistant.extraction.examples:Contact"])
+
+# --- Attachments (issue 14; docs/ui.md) -------------------------------------------------------
+# Files uploaded into a conversation land in the uploader's workspace (TOOLS_WORKSPACE_ROOT),
+# under attachments/<conversation>/, where read_file reads them: so they are UTF-8 text, at
+# most ATTACHMENTS_MAX_BYTES (default: what read_file reads), with one of these extensions.
+ATTACHMENTS_MAX_BYTES = env_int("ATTACHMENTS_MAX_BYTES", TOOLS_FILE_MAX_BYTES, minimum=1)
+ATTACHMENTS_EXTENSIONS = [e.lower().lstrip(".") for e in env_list("ATTACHMENTS_EXTENSIONS", [
+    "txt", "md", "markdown", "rst", "csv", "tsv", "json", "jsonl", "yaml", "yml", "toml", "ini", "cfg",
+    "xml", "html", "htm", "css", "js", "ts", "py", "rb", "go", "rs", "java", "c", "h", "cpp", "sh",
+    "sql", "log", "diff", "patch", "tex"])]
+ATTACHMENTS_MAX_PENDING = env_int("ATTACHMENTS_MAX_PENDING", 10, minimum=1)  # per message

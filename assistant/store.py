@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from assistant.attachments import service as attachments
 from assistant.history import to_chat_message
 from assistant.models import Conversation, Message, Run, RunToolCall
 from assistant.runs import history_cache
@@ -90,15 +91,23 @@ _START_ATTEMPTS = 3
 def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, client_id: Any) -> Started:
     with transaction.atomic():
         now = timezone.now()
+        # The profile as stored now, not as the caller loaded it: a socket holds its
+        # conversation for as long as it is open, and the model may have been switched
+        # since (issue 14, assistant/transcript/switch.py).
+        conversation.profile = Conversation.objects.filter(pk=conversation.pk).values_list(
+            "profile", flat=True).first() or conversation.profile
         run = rows.insert(Run(conversation=conversation, user=user, profile=conversation.profile,
                               max_steps=max_steps, created_at=now, updated_at=now))
         # The history the run starts from, read in the transaction that appends to it: the
         # loop extends it with exactly the rows it stores, never reading it again.
         history, run.next_position = history_cache.history_from(conversation.pk)
+        attached = attachments.take_pending(conversation, user)  # issue 14: the composer's files
         message = rows.insert(Message(
             conversation=conversation, run=run, position=take_position(run),
             role=Message.Role.USER, content=text, client_id=client_id, created_at=now,
+            attachments=[a.summary() for a in attached] or None,
         ))
+        attachments.hand_over(message, attached)
         changes: dict[str, Any] = {"updated_at": now}
         if not conversation.title:
             changes["title"] = Conversation.title_from(text)

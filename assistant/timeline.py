@@ -82,6 +82,24 @@ class Entry:
             return None
         return {"count": len(record.get("names") or []), "available": record.get("available"),
                 "names": ", ".join(str(n) for n in record.get("names") or [])}
+    @property
+    def answered_by(self) -> dict[str, Any] | None:
+        """Which profile wrote this answer (issue 14): a fallback (``message.profile``), else
+        the run's own; shown under final answers, and under every turn a fallback wrote."""
+        from assistant.providers.profiles import get_profiles
+
+        message = self.message
+        if self.kind != "assistant" or message is None:
+            return None
+        if message.tool_calls and not message.profile:
+            return None
+        name = message.profile or (message.run.profile if message.run is not None else "")
+        if not name:
+            return None
+        profile = get_profiles().get(name)
+        return {"name": name, "label": (profile.label or name) if profile is not None else name,
+                "fallback": bool(message.profile)}
+
     def profile_label(self) -> str:
         """The label of the fallback profile that answered (``message.profile``), if any."""
         from assistant.providers.profiles import get_profiles

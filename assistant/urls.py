@@ -3,9 +3,11 @@ from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from assistant import metrics, views
+from assistant.attachments import views as attachment_views
 from assistant.preferences.views import save_preferences
 from assistant.search.views import search_page
 from assistant.transcript.exchange_views import export, import_view
+from assistant.transcript.switch_views import switch_view
 
 urlpatterns = [
     path("", views.conversation_list, name="conversation_list"),
@@ -14,6 +16,10 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
     path("c/<uuid:conversation_id>/branch/", views.conversation_branch, name="conversation_branch"),
+    path("c/<uuid:conversation_id>/profile/", switch_view, name="conversation_profile"),  # issue 14
+    path("c/<uuid:conversation_id>/attachments/", attachment_views.upload, name="attachment_upload"),
+    path("c/<uuid:conversation_id>/attachments/<uuid:attachment_id>/remove/", attachment_views.remove,
+         name="attachment_remove"),
     path("search/", search_page, name="search"),  # full-text search (docs/ui.md)
     path("c/<uuid:conversation_id>/export.md", export, {"kind": "md"}, name="conversation_export_md"),
     path("c/<uuid:conversation_id>/export.json", export, {"kind": "json"}, name="conversation_export_json"),

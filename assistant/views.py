@@ -21,7 +21,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant.forms import NewConversationForm, RenameForm
+from assistant.attachments.context import attachment_context
+from assistant.forms import NewConversationForm, RenameForm, profile_choices
 from assistant.models import Conversation, Run
 from assistant.providers.profiles import Profile, default_profile, get_profiles
 from assistant.timeline import active_run, build_timeline
@@ -87,6 +88,8 @@ def conversation_detail(request: HttpRequest, conversation_id: UUID) -> HttpResp
         "conversations": Conversation.objects.owned_by(request.user)[:SIDEBAR_LIMIT],
         "new_form": NewConversationForm(),
         "profile": profile,
+        "profile_choices": profile_choices(),  # issue 14: switch the model mid-conversation
+        **attachment_context(request.user, conversation),  # issue 14: attachments
         "demo": _is_demo(profile),
         "run": run,
         "client": client,

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from assistant.api import conversations, errors, exchange, extract, history, search, tools
+from assistant.api import (
+    attachments,
+    conversations,
+    errors,
+    exchange,
+    extract,
+    history,
+    profile_switch,
+    search,
+    tools,
+)
 from assistant.api.auth import AUTH
 
 api = NinjaAPI(
@@ -32,3 +42,5 @@ api.add_router("/v1/", exchange.router)  # first: /conversations/import before /
 api.add_router("/v1/", conversations.router)
 api.add_router("/v1/", extract.router)
 api.add_router("/v1/", search.router)
+api.add_router("/v1/", profile_switch.router)  # issue 14: switch the model
+api.add_router("/v1/", attachments.router)  # issue 14: attachments

@@ -94,10 +94,19 @@ async def get_conversation(request: HttpRequest, conversation_id: UUID) -> Any:
     body = await conversation_out(conversation)
     body["messages"] = [
         {"id": m.pk, "role": m.role, "content": m.content, "status": m.status, "created_at": m.created_at,
-         "tool_calls": m.tool_calls or [], "tool_results": m.tool_results or []}
-        async for m in Message.objects.filter(conversation=conversation).order_by("position")
+         "tool_calls": m.tool_calls or [], "tool_results": m.tool_results or [],
+         "profile": answered_by(m)}
+        async for m in Message.objects.filter(conversation=conversation).select_related("run")
+        .order_by("position")
     ]
     return body
+
+
+def answered_by(message: Message) -> str | None:
+    """An assistant turn's profile: the fallback that wrote it, else its run's (issue 14)."""
+    if message.role != Message.Role.ASSISTANT:
+        return None
+    return message.profile or (message.run.profile if message.run is not None else None)
 
 
 @router.post("/conversations/{conversation_id}/messages",

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -114,6 +115,10 @@ def install(api: NinjaAPI) -> None:
             message = "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header."
         return error_response(exc.status_code, code, message)
 
+    def unreadable_upload(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+        # A multipart body without a boundary or cut short (issue 14's uploads): the client's fault.
+        return error_response(400, "bad_multipart", f"The multipart/form-data body cannot be read: {exc}")
+
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
         return error_response(404)
 
@@ -126,4 +131,5 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(AuthenticationError, authentication_error)
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(Http404, not_found)
+    api.add_exception_handler(MultiPartParserError, unreadable_upload)
     api.add_exception_handler(Exception, server_error)

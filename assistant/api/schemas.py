@@ -152,6 +152,7 @@ class MessageOut(Schema):
     created_at: datetime
     tool_calls: list[dict[str, Any]] = Field(description="An assistant turn's calls: id, name, arguments.")
     tool_results: list[dict[str, Any]] = Field(description="A tool turn's results: call_id, name, content.")
+    profile: str | None = Field(None, description="An assistant turn: the model profile that wrote it.")
 
 
 class ConversationDetail(ConversationOut):
@@ -177,6 +178,12 @@ class MessageIn(BaseModel):
         None, description="Chosen by the client per message: a repeated id is never processed twice.")
 
 
+class AnsweredByOut(Schema):
+    name: str
+    label: str
+    fallback: bool = Field(description="True when a fallback answered because this profile was unavailable.")
+
+
 class AssistantMessageOut(Schema):
     id: UUID
     role: Literal["assistant"]
@@ -184,6 +191,7 @@ class AssistantMessageOut(Schema):
     html: str = Field(description="The content rendered from Markdown and sanitised.")
     status: Literal["complete", "interrupted"]
     created_at: datetime
+    answered_by: AnsweredByOut | None = Field(None, description="The model profile that wrote this answer.")
 
 
 class CallOut(Schema):

@@ -33,7 +33,7 @@ class Branch:
 
 
 COPIED_FIELDS = ("role", "content", "status", "tool_calls", "tool_results", "input_tokens",
-                 "output_tokens", "provider_message_id", "created_at")
+                 "output_tokens", "provider_message_id", "created_at", "attachments")
 
 
 def branch(conversation: Conversation, message_id: Any, content: str | None = None) -> Branch:

@@ -5,6 +5,7 @@
 // thing: idle → (send) sending → (message.created) running ⇄ waiting → (run.finished) idle.
 
 import { Alerts } from "./alerts.js";
+import { messageCreated as attachmentsSent } from "./attachments.js";
 import { AgainBar, addEditForm } from "./branches.js";
 import { decorate } from "./copy.js";
 import { Composer } from "./composer.js";
@@ -112,6 +113,7 @@ const handlers = {
     if (event.message.role !== "user") return;
     transcript.userMessage(event.message);
     addEditForm(transcript.message(event.message.id), event.message);
+    attachmentsSent(transcript.message(event.message.id), event.message);
     decorate(transcript.message(event.message.id));
     again.userMessage(event.message);
     showTitle(event.message.content);

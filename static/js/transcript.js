@@ -145,10 +145,17 @@ export class Transcript {
   assistantMessage(message) {
     const article = this.message(message.id) ?? this.assistantArticle(message.id);
     article.querySelector(".msg-retry")?.remove();
-    if (message.profile && !article.querySelector(".msg-profile")) {
+    // Which profile wrote the answer (issue 14); the words are the page's, translated by the
+    // server (data-answered-by* on the transcript), with {label} filled in as text.
+    const by = message.answered_by ?? (message.profile ? { ...message.profile, fallback: true } : null);
+    if (by && !article.querySelector(".msg-profile")) {
       const label = document.createElement("p");
       label.className = "msg-meta msg-profile";
-      label.textContent = `Answered by ${message.profile.label} (fallback)`;
+      label.dataset.profile = by.name;
+      const words = by.fallback
+        ? this.root.dataset.answeredByFallback || "Answered by {label} (fallback)"
+        : this.root.dataset.answeredBy || "Answered by {label}";
+      label.textContent = words.replace("{label}", by.label);
       article.append(label);
     }
     const body = article.querySelector(".msg-body");

@@ -38,9 +38,12 @@ KNOWN_CONVERSATION = uuid.UUID("0f0f0f0f-1234-4abc-8def-000000000001")
 # registered name) and text decide whether the model's answer can be valid. Well-formed but
 # unusable values get a documented 422 there, so "valid data must be accepted" does not apply.
 # An imported conversation must also be continuable (every tool call answered by the next
-# turn), which a schema cannot state either (issue 14's import).
+# turn), which a schema cannot state either (issue 14's import); nor can it state that a
+# profile must be configured, or that an attachment must be UTF-8 text (issue 14).
 BEYOND_THE_SCHEMA = {("POST", "/api/v1/conversations"), ("POST", "/api/v1/tools/{name}/call"),
-                     ("POST", "/api/v1/extract"), ("POST", "/api/v1/conversations/import")}
+                     ("POST", "/api/v1/extract"), ("POST", "/api/v1/conversations/import"),
+                     ("PUT", "/api/v1/conversations/{conversation_id}/profile"),
+                     ("POST", "/api/v1/conversations/{conversation_id}/attachments")}
 
 
 @pytest.fixture
