@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
@@ -265,13 +266,16 @@ class Preference(models.Model):
     """One user's interface choices, remembered across browsers (issue 14)."""
 
     class Theme(models.TextChoices):
-        SYSTEM = "system", "System"
-        LIGHT = "light", "Light"
-        DARK = "dark", "Dark"
+        SYSTEM = "system", _("System")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
     theme = models.CharField(max_length=6, choices=Theme.choices, default=Theme.SYSTEM)
     demo_banner_dismissed = models.BooleanField(default=False)
+    # A code from settings.LANGUAGES, or "" to follow the browser (docs/ui.md). No choices
+    # here: adding a language is a settings change, not a migration.
+    language = models.CharField(max_length=16, blank=True, default="")
 
     def __str__(self) -> str:
         return f"preferences of {self.user_id}"

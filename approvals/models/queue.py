@@ -7,15 +7,16 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 
 class ApprovalRequest(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        DENIED = "denied"
-        EXPIRED = "expired"
-        CANCELLED = "cancelled"
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        DENIED = "denied", _("Denied")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
 
     tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="approval")
     tool_name = models.CharField(max_length=64, db_index=True)
@@ -71,9 +72,10 @@ class ApprovalRequest(models.Model):
         if self.reason_required:
             return f"{self.tool_name}: {self.reason_required}"
         if self.rule.startswith("risk:"):
-            return f"{self.tool_name}: a {self.rule.removeprefix('risk:')}-risk tool"
+            return _("%(tool)s: a %(risk)s-risk tool") % {"tool": self.tool_name,
+                                                         "risk": self.rule.removeprefix("risk:")}
         if self.rule == "policy:always":
-            return f"{self.tool_name}: an administrator requires approval for every call"
+            return _("%(tool)s: an administrator requires approval for every call") % {"tool": self.tool_name}
         return f"{self.tool_name}: {self.rule}"
 
     @property
@@ -81,7 +83,7 @@ class ApprovalRequest(models.Model):
         """:attr:`source`, or why there is none (a call made outside any conversation before
         sources were recorded)."""
         label = self.source
-        return "not recorded (no conversation)" if label == "unknown" else label
+        return _("not recorded (no conversation)") if label == "unknown" else label
 
     def effective_arguments(self) -> Any:
         return self.edited_arguments if self.edited_arguments is not None else self.arguments
