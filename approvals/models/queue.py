@@ -8,15 +8,16 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 
 class ApprovalRequest(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        APPROVED = "approved", _("Approved")
-        DENIED = "denied", _("Denied")
-        EXPIRED = "expired", _("Expired")
-        CANCELLED = "cancelled", _("Cancelled")
+        PENDING = "pending", gettext_lazy("Pending")
+        APPROVED = "approved", gettext_lazy("Approved")
+        DENIED = "denied", gettext_lazy("Denied")
+        EXPIRED = "expired", gettext_lazy("Expired")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
     tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="approval")
     tool_name = models.CharField(max_length=64, db_index=True)
