@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 APPEND_ONLY = "audit events are append-only"
 
@@ -41,14 +42,16 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
 
 class AuditEvent(models.Model):
-    seq = models.PositiveBigIntegerField(unique=True, help_text="Position in the chain, from 1.")
+    seq = models.PositiveBigIntegerField(unique=True, help_text=gettext_lazy(
+        "Position in the chain, from 1."))
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     kind = models.CharField(max_length=40, db_index=True)
     tool_call_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     tool_name = models.CharField(max_length=64, blank=True, db_index=True)
     user_id = models.BigIntegerField(null=True, blank=True)
     username = models.CharField(max_length=150, blank=True)
-    actor = models.CharField(max_length=150, blank=True, help_text="Who caused it, if not the user.")
+    actor = models.CharField(max_length=150, blank=True, help_text=gettext_lazy(
+        "Who caused it, if not the user."))
     conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
     outcome = models.CharField(max_length=30, blank=True, db_index=True)
     data = models.JSONField(default=dict)

@@ -21,10 +21,11 @@ class ApprovalRequest(models.Model):
 
     tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="approval")
     tool_name = models.CharField(max_length=64, db_index=True)
-    arguments = models.JSONField(help_text="The arguments as the model sent them (redacted).")
-    edited_arguments = models.JSONField(null=True, blank=True, help_text="What the approver changed them to.")
+    arguments = models.JSONField(help_text=gettext_lazy("The arguments as the model sent them (redacted)."))
+    edited_arguments = models.JSONField(null=True, blank=True, help_text=gettext_lazy(
+        "What the approver changed them to."))
     risk = models.CharField(max_length=10)
-    rule = models.CharField(max_length=200, help_text="What made this call need approval.")
+    rule = models.CharField(max_length=200, help_text=gettext_lazy("What made this call need approval."))
     reason_required = models.TextField(blank=True)
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                   related_name="approval_requests")
@@ -36,11 +37,13 @@ class ApprovalRequest(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="approval_decisions")
     decided_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True, help_text="The approver's reason (required to deny).")
+    reason = models.TextField(blank=True, help_text=gettext_lazy("The approver's reason (required to deny)."))
     executed_at = models.DateTimeField(null=True, blank=True,
-                                       help_text="When the approved call was handed to a worker.")
+                                       help_text=gettext_lazy(
+                                           "When the approved call was handed to a worker."))
     reminded_at = models.DateTimeField(null=True, blank=True,
-                                       help_text="When approvers were reminded that it will expire soon.")
+                                       help_text=gettext_lazy(
+                                           "When approvers were reminded that it will expire soon."))
 
     class Meta:
         ordering = ["-created_at"]
