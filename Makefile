@@ -8,7 +8,7 @@ PORT ?= 8000
 
 export DJANGO_DEBUG ?= true
 
-.PHONY: install run test lint migrate lock bench clean worker beat test-prod run-prod test-prod-env run-prod-env
+.PHONY: install run test lint migrate lock bench clean worker beat test-prod run-prod test-prod-env run-prod-env messages
 
 install: $(STAMP)
 
@@ -83,6 +83,16 @@ lint: install
 
 test: install lint
 	$(BIN)/python -m pytest
+
+# Translations (docs/ui.md): collect every marked string of the templates, Python and static/js
+# into locale/<lang>/LC_MESSAGES/django.po and djangojs.po (new strings arrive empty, removed
+# ones are dropped), then compile the .mo files, which are committed (tests/i18n checks both).
+# Needs GNU gettext (xgettext, msgmerge, msgfmt: Debian's `gettext` package).
+MESSAGES_FLAGS = --all --no-obsolete --add-location=file --ignore=tests --ignore=bench --ignore=var --ignore=build
+messages: install
+	$(BIN)/python manage.py makemessages $(MESSAGES_FLAGS) --domain django
+	$(BIN)/python manage.py makemessages $(MESSAGES_FLAGS) --domain djangojs
+	for po in locale/*/LC_MESSAGES/*.po; do msgfmt --check -o "$${po%.po}.mo" "$$po" || exit 1; done
 
 # Re-pin every dependency after changing pyproject.toml: a fresh venv, resolve, freeze.
 lock:

@@ -18,6 +18,8 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from approvals import audit, review, services
 from approvals.admin_audit import AuditEventAdmin  # noqa: F401  (registers the audit log admin)
@@ -38,11 +40,11 @@ from tools.registry import registry
 class StatusFilter(admin.SimpleListFilter):
     """Pending first: the queue opens on what needs a decision."""
 
-    title = "status"
+    title = gettext_lazy("status")
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [*ApprovalRequest.Status.choices, ("all", "All")]
+        return [*ApprovalRequest.Status.choices, ("all", _("All"))]
 
     def value(self) -> str:
         return super().value() or ApprovalRequest.Status.PENDING
@@ -143,19 +145,21 @@ class ApprovalRequestAdmin(QueueColumns, ReadOnlyAdmin):
             try:
                 edited = json.loads(request.POST.get("edited_arguments", ""))
             except ValueError as exc:
-                messages.error(request, f"The edited arguments are not valid JSON: {exc}")
+                messages.error(request, _("The edited arguments are not valid JSON: %(error)s")
+                               % {"error": exc})
                 return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_change", args=[pk]))
             decision = services.APPROVE
         try:
             decided = services.decide(pk, request.user, decision, reason=request.POST.get("reason", ""),
                                       edited_arguments=edited, allow_conversation=allow_conversation)
         except ApprovalRequest.DoesNotExist:
-            messages.error(request, "There is no such approval request.")
+            messages.error(request, _("There is no such approval request."))
             return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_changelist"))
         except services.DecisionError as exc:
             messages.error(request, str(exc))
             return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_change", args=[pk]))
-        messages.success(request, f"{decided.tool_name} #{decided.pk} {decided.status}.")
+        messages.success(request, _("%(tool)s #%(pk)s %(status)s.") % {
+            "tool": decided.tool_name, "pk": decided.pk, "status": decided.get_status_display().lower()})
         following = review.next_pending(request.user, decided)
         if following is not None:  # straight on to the next request that waits
             return HttpResponseRedirect(
@@ -233,10 +237,10 @@ class ToolPolicyAdmin(AuditedAdmin):
     filter_horizontal = ("allowed_groups",)
     inlines = [PolicyRuleInline]
 
-    @admin.display(description="allowed groups")
+    @admin.display(description=gettext_lazy("allowed groups"))
     def groups(self, obj: ToolPolicy) -> str:
         names = ", ".join(g.name for g in obj.allowed_groups.all())
-        return names or "everyone"
+        return names or _("everyone")
 
 
 @admin.register(PolicyRule)

@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from approvals.models import AuditEvent
 from tools.admin import ReadOnlyAdmin, pretty_html, pretty_json
@@ -88,18 +89,18 @@ class AuditEventAdmin(ReadOnlyAdmin):
               "actor", "conversation", "pretty_data", "prev_hash", "hash")
     readonly_fields = fields
 
-    @admin.display(description="data")
+    @admin.display(description=gettext_lazy("data"))
     def pretty_data(self, obj: AuditEvent) -> str:
         return pretty_html(obj.data)
 
-    @admin.display(description="conversation", ordering="conversation_id")
+    @admin.display(description=gettext_lazy("conversation"), ordering="conversation_id")
     def conversation(self, obj: AuditEvent) -> str:
         if not obj.conversation_id:
             return "—"
         return format_html('<a href="{}" title="timeline of this conversation">{}</a>',
                            reverse(TIMELINE_URL, args=[obj.conversation_id]), obj.conversation_id[:8])
 
-    @admin.display(description="tool call", ordering="tool_call_id")
+    @admin.display(description=gettext_lazy("tool call"), ordering="tool_call_id")
     def tool_call(self, obj: AuditEvent) -> str:
         if obj.tool_call_id is None:
             return "—"

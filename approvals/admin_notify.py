@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy, ngettext
 
 from approvals import services
 from approvals.models import ApprovalScope, NotificationDelivery
@@ -47,7 +48,7 @@ class ApprovalScopeAdmin(ReadOnlyAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) or request.user.has_perm("approvals.decide")
 
-    @admin.action(description="Revoke: later calls need approval again")
+    @admin.action(description=gettext_lazy("Revoke: later calls need approval again"))
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
         revoked = 0
         for scope in queryset:
@@ -57,4 +58,5 @@ class ApprovalScopeAdmin(ReadOnlyAdmin):
             except services.DecisionError as exc:
                 messages.warning(request, str(exc))
         if revoked:
-            messages.success(request, f"Revoked {revoked} scope(s).")
+            messages.success(request, ngettext("Revoked %(count)d scope.", "Revoked %(count)d scopes.",
+                                               revoked) % {"count": revoked})

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class ApprovalsConfig(AppConfig):
     name = "approvals"
-    verbose_name = "Approvals and audit"
+    verbose_name = gettext_lazy("Approvals and audit")
 
     def ready(self) -> None:
         from approvals.audit import on_config_changed

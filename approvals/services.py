@@ -49,20 +49,22 @@ def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
     within the bounds of the tool's policy (see :func:`_grant_scope`).
     """
     if decision not in (APPROVE, DENY):
-        raise DecisionError(f"Unknown decision {decision!r}: use 'approve' or 'deny'.")
+        raise DecisionError(_("Unknown decision %(decision)r: use 'approve' or 'deny'.")
+                            % {"decision": decision})
     if approver is None or not approver.is_authenticated or not approver.has_perm("approvals.decide"):
-        raise DecisionError("You do not have permission to decide approval requests.")
+        raise DecisionError(_("You do not have permission to decide approval requests."))
     related = ("tool_call", "decided_by", "requester")
     request = ApprovalRequest.objects.select_related(*related).get(pk=request_id)
     if request.requester_id == approver.pk and not settings.APPROVALS_ALLOW_SELF_APPROVAL:
-        raise DecisionError("You cannot decide your own request: another approver must do it.")
+        raise DecisionError(_("You cannot decide your own request: another approver must do it."))
     _refuse_if_decided(request)
     if request.expires_at <= timezone.now():
         expire(request)
-        raise DecisionError(f"This request expired at {request.expires_at:%Y-%m-%d %H:%M:%S %Z}.")
+        raise DecisionError(_("This request expired at %(when)s.")
+                            % {"when": f"{request.expires_at:%Y-%m-%d %H:%M:%S %Z}"})
     reason = reason.strip()
     if decision == DENY and not reason:
-        raise DecisionError("Give a reason to deny: it is shown to the user and the model.")
+        raise DecisionError(_("Give a reason to deny: it is shown to the user and the model."))
     if allow_conversation:
         _check_scope_allowed(request, decision)
     edited = _checked_edit(request, approver, edited_arguments) if decision == APPROVE else None
@@ -71,7 +73,7 @@ def decide(request_id: int, approver: Any, decision: str, *, reason: str = "",
         if not request.claim_decision(status, decided_by=approver, reason=reason, edited_arguments=edited):
             request.refresh_from_db()
             _refuse_if_decided(request)
-            raise DecisionError("This request could not be decided; reload and try again.")
+            raise DecisionError(_("This request could not be decided; reload and try again."))
         entry = audit.decision_entry(request, approver)
         if allow_conversation:
             scope = _grant_scope(request, approver)
@@ -184,13 +186,13 @@ async def carry_out(approval_id: int) -> None:
 
 def _check_scope_allowed(request: ApprovalRequest, decision: str) -> None:
     if decision != APPROVE:
-        raise DecisionError("Only an approval can allow later calls for this conversation.")
+        raise DecisionError(_("Only an approval can allow later calls for this conversation."))
     if not request.conversation_id:
-        raise DecisionError("This call belongs to no conversation, so it cannot be allowed for one.")
+        raise DecisionError(_("This call belongs to no conversation, so it cannot be allowed for one."))
     policy = ToolPolicy.objects.filter(tool_name=request.tool_name).first()
     if policy is None or not policy.scope_eligible:
-        raise DecisionError(f"The policy of {request.tool_name} does not allow approving it for a whole "
-                            "conversation; approve this call alone.")
+        raise DecisionError(_("The policy of %(tool)s does not allow approving it for a whole conversation; "
+                              "approve this call alone.") % {"tool": request.tool_name})
 
 
 def _grant_scope(request: ApprovalRequest, approver: Any) -> ApprovalScope:
@@ -206,10 +208,10 @@ def _grant_scope(request: ApprovalRequest, approver: Any) -> ApprovalScope:
 def revoke_scope(scope_id: int, actor: Any) -> ApprovalScope:
     """End a conversation scope now; later calls need approval again. Audited."""
     if actor is None or not actor.is_authenticated or not actor.has_perm("approvals.decide"):
-        raise DecisionError("You do not have permission to revoke approval scopes.")
+        raise DecisionError(_("You do not have permission to revoke approval scopes."))
     scope = ApprovalScope.objects.select_related("approval__tool_call").get(pk=scope_id)
     if not scope.revoke(actor):
-        raise DecisionError(f"Scope #{scope.pk} was already revoked.")
+        raise DecisionError(_("Scope #%(scope)s was already revoked.") % {"scope": scope.pk})
     request = scope.approval
     audit.record(audit.Entry(
         "approval.scope_revoked", tool_name=scope.tool_name, conversation_id=scope.conversation_id,
@@ -221,10 +223,13 @@ def revoke_scope(scope_id: int, actor: Any) -> ApprovalScope:
 
 def _refuse_if_decided(request: ApprovalRequest) -> None:
     if not request.is_pending:
-        who = request.decided_by.get_username() if request.decided_by else "the system"
-        when = f" at {request.decided_at:%Y-%m-%d %H:%M:%S %Z}" if request.decided_at else ""
+        values = {"status": request.get_status_display().lower(),
+                  "who": request.decided_by.get_username() if request.decided_by else _("the system"),
+                  "when": f"{request.decided_at:%Y-%m-%d %H:%M:%S %Z}" if request.decided_at else ""}
         raise DecisionError(
-            f"This request was already {request.status} by {who}{when}; decisions are final.")
+            _("This request was already %(status)s by %(who)s at %(when)s; decisions are final.") % values
+            if values["when"] else
+            _("This request was already %(status)s by %(who)s; decisions are final.") % values)
 
 
 def _checked_edit(request: ApprovalRequest, approver: Any,
@@ -240,10 +245,10 @@ def _checked_edit(request: ApprovalRequest, approver: Any,
     if edited is None:
         return None
     if not isinstance(edited, dict):
-        raise DecisionError("Edited arguments must be a JSON object.")
+        raise DecisionError(_("Edited arguments must be a JSON object."))
     tool = registry.get(request.tool_name)
     if tool is None:
-        raise DecisionError(f"The tool {request.tool_name} is no longer installed.")
+        raise DecisionError(_("The tool %(tool)s is no longer installed.") % {"tool": request.tool_name})
     record = request.tool_call
     parked = record.pending_arguments if record.pending_arguments is not None else record.arguments
     context = ToolContext(user=request.requester, call_id=record.call_id, scope=record.scope or {})

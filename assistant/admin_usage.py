@@ -18,6 +18,7 @@ from django.contrib import admin
 from django.db.models import Count, F, Q, Sum
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy
 
 from assistant import budgets
 from assistant.models import Run, TokenUsage, UserBudget
@@ -101,7 +102,7 @@ class UserBudgetAdmin(admin.ModelAdmin):
     search_fields = ("user__username",)
     autocomplete_fields = ("user",)
 
-    @admin.display(description="used today")
+    @admin.display(description=gettext_lazy("used today"))
     def used_today(self, obj: UserBudget) -> int:
         return budgets.used_today(obj.user_id)
 

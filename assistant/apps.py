@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class AssistantConfig(AppConfig):
     name = "assistant"
-    verbose_name = "Chat"
+    verbose_name = gettext_lazy("Chat")
 
     def ready(self) -> None:
         from assistant.providers.profiles import get_profiles

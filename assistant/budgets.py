@@ -28,6 +28,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import F, Sum
 from django.db.models.signals import post_delete, post_save
+from django.utils.translation import gettext as _
 
 from assistant.extraction.models import Extraction
 from assistant.models import Run, UserBudget
@@ -48,8 +49,8 @@ class BudgetExceeded(Exception):
 
 
 def message(used: int, limit: int) -> str:
-    return (f"You have used {used:,} of your {limit:,} tokens today; "
-            "the budget resets at 00:00 UTC.")
+    return _("You have used %(used)s of your %(limit)s tokens today; the budget resets at 00:00 UTC.") % {
+        "used": f"{used:,}", "limit": f"{limit:,}"}
 
 
 def day_start(now: datetime | None = None) -> datetime:

@@ -11,6 +11,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from assistant.budgets import BudgetExceeded
 from assistant.engine import Engine
 from assistant.models import Conversation, Run
@@ -49,11 +51,11 @@ async def submit(conversation: Conversation, user: Any, content: str, *, client_
         started = await engine.start(conversation, user, content, client_id=client_id)
     except RunInProgress:
         return Submitted(error=("run_in_progress",
-                                "A reply is still in progress; wait for it or stop it first."))
+                                _("A reply is still in progress; wait for it or stop it first.")))
     except BudgetExceeded as exc:  # today's token budget is spent: the message is not stored
         return Submitted(error=(exc.code, exc.message))
     if not started.created:
-        return Submitted(str(started.run.pk), ("duplicate_message", "This message was already received."))
+        return Submitted(str(started.run.pk), ("duplicate_message", _("This message was already received.")))
     _background(engine.drive(started.run, user))
     return Submitted(str(started.run.pk))
 

@@ -21,9 +21,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from assistant import chat
-from assistant.models import Conversation
+from assistant.i18n.languages import choose, header
+from assistant.models import Conversation, Preference
 from assistant.realtime import event_log, group_name
 from assistant.sockets.limits import CLOSE_TOO_MANY, Lease
 from tools.dbfields import has_unstorable
@@ -42,6 +45,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     _tail_request: asyncio.Future[None] | None = None
     _lease: Lease | None = None
     _rejoin: asyncio.Task[None] | None = None
+    language: str = settings.LANGUAGE_CODE
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -54,11 +58,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if found is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        # The language of this socket's error messages: as the page's (assistant/i18n).
+        saved = await Preference.objects.filter(user=user).values_list("language", flat=True).afirst()
+        self.language = choose(saved, header(self.scope, b"accept-language"))
         self._lease = Lease(user.pk, self.channel_name)
         if not await self._lease.take():
-            limit = settings.REALTIME_MAX_SOCKETS_PER_USER
-            await self.close(code=CLOSE_TOO_MANY, reason=(
-                f"Too many open chat connections (at most {limit} per user): close other tabs, then reload."))
+            with translation.override(self.language):
+                reason = _("Too many open chat connections (at most %(limit)d per user): close other tabs, "
+                           "then reload.") % {"limit": settings.REALTIME_MAX_SOCKETS_PER_USER}
+            await self.close(code=CLOSE_TOO_MANY, reason=reason)
             return
         self.conversation = found
         self.group = group_name(found.pk)
@@ -96,8 +104,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not hasattr(self, "conversation"):
             return
+        with translation.override(self.language):
+            await self._receive(text_data)
+
+    async def _receive(self, text_data: str | None) -> None:
         if text_data is None:
-            await self._error("bad_frame", "Frames must be JSON text, not binary.")
+            await self._error("bad_frame", _("Frames must be JSON text, not binary."))
             return
         size = len(text_data.encode())
         if size > settings.REALTIME_MAX_FRAME_BYTES:
@@ -106,27 +118,28 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         try:
             frame = json.loads(text_data)
         except ValueError:
-            await self._error("bad_frame", "Frames must be JSON objects.")
+            await self._error("bad_frame", _("Frames must be JSON objects."))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._error("bad_frame", 'Frames must be JSON objects with a string "type".')
+            await self._error("bad_frame", _('Frames must be JSON objects with a string "type".'))
             return
         handler = {"user.message": self._user_message, "run.cancel": self._cancel}.get(frame["type"])
         if handler is None:
-            await self._error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}; expected "
-                                              "'user.message' or 'run.cancel'.")
+            await self._error("unknown_type", _("Unknown frame type %(type)r; expected 'user.message' or "
+                                                "'run.cancel'.") % {"type": frame["type"][:40]})
             return
         await handler(frame)
 
     async def _user_message(self, frame: dict[str, Any]) -> None:
         content, client_id = frame.get("content"), frame.get("client_id")
         if not isinstance(content, str) or not content.strip():
-            await self._error("bad_frame", '"content" must be a non-empty string.')
+            await self._error("bad_frame", _('"content" must be a non-empty string.'))
             return
         if len(content) > settings.ASSISTANT_MAX_MESSAGE_CHARS:
-            await self._error("message_too_long", (
-                f"The message was not sent: it is {len(content):,} characters long and the limit is "
-                f"{settings.ASSISTANT_MAX_MESSAGE_CHARS:,}. Shorten it and send it again."))
+            await self._error("message_too_long", _(
+                "The message was not sent: it is %(length)s characters long and the limit is %(limit)s. "
+                "Shorten it and send it again.") % {"length": f"{len(content):,}",
+                                                    "limit": f"{settings.ASSISTANT_MAX_MESSAGE_CHARS:,}"})
             return
         if has_unstorable(content):
             await self._error("unstorable_character", chat.UNSTORABLE_MESSAGE)
@@ -134,7 +147,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         try:
             parsed_id = uuid.UUID(str(client_id))
         except ValueError:
-            await self._error("bad_frame", '"client_id" must be a UUID.')
+            await self._error("bad_frame", _('"client_id" must be a UUID.'))
             return
         try:
             outcome = await chat.submit(self.conversation, self.scope["user"], content, client_id=parsed_id)
@@ -150,7 +163,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def _cancel(self, frame: dict[str, Any]) -> None:
         if not await chat.cancel_active(self.conversation):
-            await self._error("no_active_run", "There is no active run to cancel.")
+            await self._error("no_active_run", _("There is no active run to cancel."))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Live events skip Channels' per-message ``close_old_connections()``.
@@ -218,7 +231,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             last = await event_log().last_seq(str(self.conversation.pk))
             await self.send(text_data=json.dumps({
                 "type": "sync.required", "conversation_id": str(self.conversation.pk), "seq": last,
-                "message": "Some events are no longer available; reload the conversation.",
+                "message": _("Some events are no longer available; reload the conversation."),
             }))
             self.last_sent = last
             return
@@ -255,5 +268,6 @@ def too_large_message(size: int, limit: int) -> str:
     def kb(n: int) -> str:
         return f"{n / 1000:.1f} kB" if n < 10_000 else f"{n / 1000:,.0f} kB"
 
-    return (f"The message was not sent: it is too large ({kb(size)}; the limit is {kb(limit)}). "
-            "Emoji and some alphabets take several bytes per character. Shorten it and send it again.")
+    return _("The message was not sent: it is too large (%(size)s; the limit is %(limit)s). Emoji and some "
+             "alphabets take several bytes per character. Shorten it and send it again.") % {
+        "size": kb(size), "limit": kb(limit)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from assistant.models import Conversation
 from assistant.providers.profiles import default_profile, get_profiles
@@ -21,7 +22,7 @@ def profile_choices() -> list[tuple[str, str]]:
 
 
 class NewConversationForm(forms.Form):
-    profile = forms.ChoiceField(label="Model", required=False)
+    profile = forms.ChoiceField(label=_("Model"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -36,4 +37,4 @@ class NewConversationForm(forms.Form):
 
 
 class RenameForm(forms.Form):
-    title = forms.CharField(label="Title", max_length=TITLE_MAX, strip=True)
+    title = forms.CharField(label=_("Title"), max_length=TITLE_MAX, strip=True)

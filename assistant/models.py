@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from tools import dbfields
 
@@ -31,11 +32,12 @@ class Conversation(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                               related_name="conversations")
     title = dbfields.CharField(max_length=200, blank=True)
-    profile = dbfields.CharField(max_length=64, help_text="The model profile this conversation uses.")
+    profile = dbfields.CharField(max_length=64, help_text=gettext_lazy(
+        "The model profile this conversation uses."))
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_seq = models.PositiveBigIntegerField(
-        default=0, help_text="The last event sequence number stored at the end of a run.")
+        default=0, help_text=gettext_lazy("The last event sequence number stored at the end of a run."))
     # Edit-and-resend, regenerate and retry branch into a new conversation (issue 14;
     # assistant/transcript/branches.py): the original stays as it was, linked both ways.
     branched_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
@@ -161,7 +163,7 @@ class Message(models.Model):
     # as they were when sent (the history names them to the model; assistant/attachments/).
     # Null when none: a nullable column is added in place, where a NOT NULL one would make
     # SQLite rebuild the table and drop the full-text search triggers (migration 0010).
-    attachments = models.JSONField(null=True, blank=True)
+    attachments = dbfields.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["conversation", "position"]
@@ -208,15 +210,17 @@ class ApiToken(models.Model):
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = dbfields.CharField(max_length=100, help_text="What the token is for, to recognise it later.")
+    name = dbfields.CharField(max_length=100, help_text=gettext_lazy(
+        "What the token is for, to recognise it later."))
     prefix = dbfields.CharField(max_length=16, db_index=True, editable=False)
     token_hash = dbfields.CharField(max_length=64, unique=True, editable=False,
-                                  help_text="SHA-256 of the secret, hex.")
-    read_only = models.BooleanField(default=False, help_text=(
+                                  help_text=gettext_lazy("SHA-256 of the secret, hex."))
+    read_only = models.BooleanField(default=False, help_text=gettext_lazy(
         "May only read: GET on the REST API; over MCP, only tools without side effects that "
         "never need approval."))
-    mcp_only = models.BooleanField(default=False, help_text="Works only at /mcp, not on the REST API.")
-    allowed_tools = dbfields.JSONField(default=list, blank=True, help_text=(
+    mcp_only = models.BooleanField(default=False, help_text=gettext_lazy(
+        "Works only at /mcp, not on the REST API."))
+    allowed_tools = dbfields.JSONField(default=list, blank=True, help_text=gettext_lazy(
         "Names of the only tools this token may list and call over MCP; empty means every "
         "tool its owner may use."))
     created_at = models.DateTimeField(default=timezone.now)
@@ -248,7 +252,7 @@ class UserBudget(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                 related_name="token_budget")
     daily_tokens = models.PositiveBigIntegerField(
-        help_text="Input + output tokens this user may use per day (UTC); 0 means unlimited.")
+        help_text=gettext_lazy("Input + output tokens this user may use per day (UTC); 0 means unlimited."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -272,13 +276,16 @@ class Preference(models.Model):
     """One user's interface choices, remembered across browsers (issue 14)."""
 
     class Theme(models.TextChoices):
-        SYSTEM = "system", "System"
-        LIGHT = "light", "Light"
-        DARK = "dark", "Dark"
+        SYSTEM = "system", gettext_lazy("System")
+        LIGHT = "light", gettext_lazy("Light")
+        DARK = "dark", gettext_lazy("Dark")
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
     theme = dbfields.CharField(max_length=6, choices=Theme.choices, default=Theme.SYSTEM)
     demo_banner_dismissed = models.BooleanField(default=False)
+    # A code from settings.LANGUAGES, or "" to follow the browser (docs/ui.md). No choices
+    # here: adding a language is a settings change, not a migration.
+    language = dbfields.CharField(max_length=16, blank=True, default="")
 
     def __str__(self) -> str:
         return f"preferences of {self.user_id}"

@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "assistant.i18n.middleware.UserLocaleMiddleware",  # after auth: the user's language wins
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
@@ -177,7 +178,11 @@ AXES_HTTP_RESPONSE_CODE = 429
 # the first X-Forwarded-For entry, which the proxy must set (docs/deploy.md).
 AXES_CLIENT_IP_CALLABLE = None
 
-LANGUAGE_CODE = "en-us"
+# Languages (docs/ui.md): English by default; a user's setting wins over the browser's
+# Accept-Language (assistant.i18n.middleware). Catalogs live in locale/ (`make messages`).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -14,14 +14,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from django.utils.translation import gettext, gettext_lazy
+
 from assistant.models import Conversation, Message, Run, RunToolCall
 from assistant.rendering import render_markdown
 from assistant.transcript.edits import edit_payload
 from tools.models import ToolCall
 from tools.pipeline import ToolResult
 
-STATUS_LABELS = {"running": "Running…", "ok": "Done", "error": "Failed", "pending": "Waiting for approval"}
-DECISION_LABELS = {"approved": "Approved", "denied": "Denied", "expired": "Expired"}
+# Translated when shown (a card's label is read while its page renders, in its language).
+STATUS_LABELS = {"running": gettext_lazy("Running…"), "ok": gettext_lazy("Done"),
+                 "error": gettext_lazy("Failed"), "pending": gettext_lazy("Waiting for approval")}
+DECISION_LABELS = {"approved": gettext_lazy("Approved"), "denied": gettext_lazy("Denied"),
+                   "expired": gettext_lazy("Expired")}
 
 
 def pretty(value: Any) -> str:
@@ -60,8 +65,8 @@ class ToolCard:
     @property
     def label(self) -> str:
         if self.status == "error" and self.error_type in DECISION_LABELS:
-            return DECISION_LABELS[self.error_type]
-        return STATUS_LABELS.get(self.status, self.status)
+            return str(DECISION_LABELS[self.error_type])
+        return str(STATUS_LABELS.get(self.status, self.status))
 
 
 @dataclass
@@ -99,14 +104,6 @@ class Entry:
         profile = get_profiles().get(name)
         return {"name": name, "label": (profile.label or name) if profile is not None else name,
                 "fallback": bool(message.profile)}
-
-    def profile_label(self) -> str:
-        """The label of the fallback profile that answered (``message.profile``), if any."""
-        from assistant.providers.profiles import get_profiles
-
-        name = self.message.profile if self.message is not None else ""
-        profile = get_profiles().get(name) if name else None
-        return profile.label if profile is not None else name
 
 
 def _from_record(call: dict[str, Any], record: ToolCall) -> ToolCard:
@@ -152,15 +149,16 @@ def _card(call: dict[str, Any], record: ToolCall | None, part: dict[str, Any] | 
     card = ToolCard(call["id"], call["name"], pretty_arguments(call.get("arguments", "")),
                     "running" if active else "error")
     if not active:
-        card.error_message = "No result was recorded for this call."
+        card.error_message = gettext("No result was recorded for this call.")
     return card
 
 
 def _ending(run: Run) -> Entry | None:
     if run.status == Run.Status.FAILED:
-        return Entry("notice", notice=run.error or "The reply failed.", level="error", run_id=str(run.pk))
+        return Entry("notice", notice=run.error or gettext("The reply failed."), level="error",
+                     run_id=str(run.pk))
     if run.status == Run.Status.CANCELLED:
-        return Entry("notice", notice="Stopped.", run_id=str(run.pk))
+        return Entry("notice", notice=gettext("Stopped."), run_id=str(run.pk))
     return None
 
 

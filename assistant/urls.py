@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from assistant import metrics, views
 from assistant.attachments import views as attachment_views
@@ -29,6 +30,8 @@ urlpatterns = [
     path("api/", include("assistant.api.urls")),  # the public API (docs/api.md)
     path("settings/tokens/", include("assistant.api.token_urls")),  # its personal tokens
     path("settings/preferences/", save_preferences, name="preferences"),  # theme, banner (docs/ui.md)
+    # The scripts' translations in the request's language (locale/*/djangojs.po, docs/ui.md).
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus (docs/operations.md)
     path("", include("assistant.health")),  # GET /health, GET /ready (docs/deploy.md)
 ]

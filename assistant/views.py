@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant.attachments.context import attachment_context
@@ -107,9 +108,10 @@ def conversation_rename(request: HttpRequest, conversation_id: UUID) -> HttpResp
     form = RenameForm(request.POST)
     if form.is_valid():
         Conversation.objects.filter(pk=conversation.pk).update(title=form.cleaned_data["title"])
-        messages.success(request, "Conversation renamed.")
+        messages.success(request, _("Conversation renamed."))
     else:
-        messages.error(request, "Not renamed: " + " ".join(form.errors.get("title", ["invalid title."])))
+        messages.error(request, _("Not renamed: %(reason)s")
+                       % {"reason": " ".join(form.errors.get("title", [_("invalid title.")]))})
     return redirect(_next(request, reverse("conversation", kwargs={"conversation_id": conversation.pk})))
 
 
@@ -123,7 +125,7 @@ def conversation_branch(request: HttpRequest, conversation_id: UUID) -> HttpResp
         made = branch(conversation, request.POST.get("message", ""), content)
     except (BranchError, ValidationError) as exc:
         reason = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-        messages.error(request, f"Not sent again: {reason}")
+        messages.error(request, _("Not sent again: %(reason)s") % {"reason": reason})
         return redirect("conversation", conversation_id=conversation.pk)
     request.session[AUTO_SEND_KEY.format(made.conversation.pk)] = made.text
     return redirect("conversation", conversation_id=made.conversation.pk)
@@ -133,9 +135,10 @@ def conversation_branch(request: HttpRequest, conversation_id: UUID) -> HttpResp
 @require_POST
 def conversation_delete(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     conversation = _owned(request, conversation_id)
-    title = conversation.title or "the conversation"
+    title = conversation.title
     conversation.delete()
-    messages.success(request, f"Deleted “{title}”." if conversation.title else f"Deleted {title}.")
+    messages.success(request, _("Deleted “%(title)s”.") % {"title": title} if title
+                     else _("Deleted the conversation."))
     return redirect("conversation_list")
 
 

@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy, ngettext
 
 from tools.builtin.sandbox import sandbox_status
 from tools.models import McpServer, Note, ToolCall
@@ -69,19 +70,19 @@ class ToolCallAdmin(ReadOnlyAdmin):
         """The list says which mode run_python's sandbox runs in here (docs/security.md)."""
         return super().changelist_view(request, {**(extra_context or {}), "sandbox": sandbox_status()})
 
-    @admin.display(description="arguments")
+    @admin.display(description=gettext_lazy("arguments"))
     def pretty_arguments(self, obj: ToolCall) -> str:
         return _pretty(obj.arguments)
 
-    @admin.display(description="result")
+    @admin.display(description=gettext_lazy("result"))
     def pretty_result(self, obj: ToolCall) -> str:
         return _pretty(obj.result)
 
-    @admin.display(description="error")
+    @admin.display(description=gettext_lazy("error"))
     def pretty_error(self, obj: ToolCall) -> str:
         return _pretty(obj.error)
 
-    @admin.display(description="scope")
+    @admin.display(description=gettext_lazy("scope"))
     def pretty_scope(self, obj: ToolCall) -> str:
         return _pretty(obj.scope)
 
@@ -93,7 +94,7 @@ class NoteAdmin(admin.ModelAdmin):
     search_fields = ("text", "owner__username")
     raw_id_fields = ("owner",)
 
-    @admin.display(description="text")
+    @admin.display(description=gettext_lazy("text"))
     def short_text(self, obj: Note) -> str:
         return str(obj)
 
@@ -121,22 +122,24 @@ class McpServerAdmin(admin.ModelAdmin):
     )
     actions = ["refresh"]
 
-    @admin.display(description="command or URL")
+    @admin.display(description=gettext_lazy("command or URL"))
     def target(self, obj: McpServer) -> str:
         return obj.url or " ".join([obj.command, *obj.args])
 
-    @admin.display(description="last error")
+    @admin.display(description=gettext_lazy("last error"))
     def short_error(self, obj: McpServer) -> str:
         return (obj.last_error or "")[:120]
 
-    @admin.display(description="tools at the last discovery")
+    @admin.display(description=gettext_lazy("tools at the last discovery"))
     def pretty_catalog(self, obj: McpServer) -> str:
         return pretty_html(obj.catalog, sort_keys=False)
 
-    @admin.action(description="Reconnect in every process and discover the tools again")
+    @admin.action(description=gettext_lazy("Reconnect in every process and discover the tools again"))
     def refresh(self, request: HttpRequest, queryset: Any) -> None:
         updated = queryset.update(generation=F("generation") + 1)
-        self.message_user(request, f"{updated} server(s) will be reconnected.")
+        self.message_user(request, ngettext("%(count)d server will be reconnected.",
+                                            "%(count)d servers will be reconnected.", updated)
+                          % {"count": updated})
 
     def save_model(self, request: HttpRequest, obj: McpServer, form: Any, change: bool) -> None:
         self._changes = {n: [form.initial.get(n), form.cleaned_data.get(n)] for n in form.changed_data}

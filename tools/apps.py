@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class ToolsConfig(AppConfig):
     name = "tools"
-    verbose_name = "Tools"
+    verbose_name = gettext_lazy("Tools")
 
     def ready(self) -> None:
         from django.core.signals import setting_changed

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from tools import dbfields
 from tools.mcp.spec import SpecError, spec_from_server
@@ -30,21 +31,24 @@ class ToolCall(models.Model):
 
     TERMINAL = (Status.REJECTED, Status.DENIED, Status.SUCCEEDED, Status.FAILED)
 
-    call_id = dbfields.CharField(max_length=128, help_text="The provider's id for this call.")
+    call_id = dbfields.CharField(max_length=128, help_text=gettext_lazy("The provider's id for this call."))
     idempotency_key = dbfields.CharField(max_length=255, null=True, blank=True, unique=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="tool_calls",
     )
-    username = dbfields.CharField(max_length=150, blank=True, help_text="Kept if the user is deleted.")
+    username = dbfields.CharField(max_length=150, blank=True, help_text=gettext_lazy(
+        "Kept if the user is deleted."))
     tool_name = dbfields.CharField(max_length=64, db_index=True)
     risk = dbfields.CharField(max_length=10, blank=True)
     raw_arguments = dbfields.TextField(blank=True)
-    arguments = dbfields.JSONField(null=True, blank=True, help_text="Validated arguments, redacted.")
+    arguments = dbfields.JSONField(null=True, blank=True, help_text=gettext_lazy(
+        "Validated arguments, redacted."))
     pending_arguments = dbfields.JSONField(
         null=True, blank=True, editable=False,
-        help_text="The unredacted arguments of a call waiting for approval, so that approving it "
-                  "runs what was asked; cleared as soon as the call is run, denied or fails.",
+        help_text=gettext_lazy(
+            "The unredacted arguments of a call waiting for approval, so that approving it runs what "
+            "was asked; cleared as soon as the call is run, denied or fails."),
     )
     status = dbfields.CharField(max_length=10, choices=Status.choices, db_index=True)
     result = dbfields.JSONField(null=True, blank=True)
@@ -131,16 +135,19 @@ class McpServer(models.Model):
 
     name = dbfields.CharField(
         max_length=30, unique=True,
-        help_text="Its tools are offered as NAME__tool: letters, digits, '-' and single '_'.",
+        help_text=gettext_lazy("Its tools are offered as NAME__tool: letters, digits, '-' and single '_'."),
     )
     transport = dbfields.CharField(max_length=10, choices=Transport.choices, default=Transport.STDIO)
-    command = dbfields.CharField(max_length=500, blank=True, help_text="stdio: the executable to run.")
+    command = dbfields.CharField(max_length=500, blank=True, help_text=gettext_lazy(
+        "stdio: the executable to run."))
     args = dbfields.JSONField(default=list, blank=True,
-                            help_text="stdio: its arguments, a JSON list of strings.")
-    url = dbfields.CharField(max_length=2000, blank=True, help_text="Streamable HTTP: the endpoint URL.")
+                            help_text=gettext_lazy("stdio: its arguments, a JSON list of strings."))
+    url = dbfields.CharField(max_length=2000, blank=True, help_text=gettext_lazy(
+        "Streamable HTTP: the endpoint URL."))
     env_vars = dbfields.JSONField(
         default=list, blank=True,
-        help_text="stdio: names of environment variables passed to the server (values are never stored).",
+        help_text=gettext_lazy(
+            "stdio: names of environment variables passed to the server (values are never stored)."),
     )
     headers = dbfields.JSONField(
         default=dict, blank=True,
@@ -150,22 +157,27 @@ class McpServer(models.Model):
     enabled = models.BooleanField(default=True)
     allowed_groups = models.ManyToManyField(
         "auth.Group", blank=True, related_name="mcp_servers",
-        help_text="If any are chosen, only members of these groups see and may use this server's tools.",
+        help_text=gettext_lazy(
+            "If any are chosen, only members of these groups see and may use this server's tools."),
     )
-    call_timeout = models.FloatField(default=30.0, help_text="Seconds before a call is cancelled.")
+    call_timeout = models.FloatField(default=30.0, help_text=gettext_lazy(
+        "Seconds before a call is cancelled."))
     default_risk = dbfields.CharField(
         max_length=10, choices=Risk.choices, blank=True, default=Risk.FROM_ANNOTATIONS,
-        help_text="Risk of every tool of this server; blank takes it from the server's (untrusted) hints.",
+        help_text=gettext_lazy(
+            "Risk of every tool of this server; blank takes it from the server's (untrusted) hints."),
     )
     generation = models.PositiveIntegerField(
-        default=0, editable=False, help_text="Bumped by 'mcp refresh': every process reconnects.")
+        default=0, editable=False, help_text=gettext_lazy(
+            "Bumped by 'mcp refresh': every process reconnects."))
     state = dbfields.CharField(max_length=12, choices=State.choices, default=State.NEW, editable=False)
     tool_count = models.PositiveIntegerField(default=0, editable=False)
     last_error = dbfields.TextField(blank=True, editable=False)
     last_contact = models.DateTimeField(null=True, blank=True, editable=False)
     catalog = dbfields.JSONField(
         default=list, blank=True, editable=False,
-        help_text="The tools found at the last discovery: name, registered name, risk or why refused.",
+        help_text=gettext_lazy(
+            "The tools found at the last discovery: name, registered name, risk or why refused."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

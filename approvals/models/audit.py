@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from tools import dbfields
 
@@ -43,14 +44,16 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
 
 class AuditEvent(models.Model):
-    seq = models.PositiveBigIntegerField(unique=True, help_text="Position in the chain, from 1.")
+    seq = models.PositiveBigIntegerField(unique=True, help_text=gettext_lazy(
+        "Position in the chain, from 1."))
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     kind = dbfields.CharField(max_length=40, db_index=True)
     tool_call_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     tool_name = dbfields.CharField(max_length=64, blank=True, db_index=True)
     user_id = models.BigIntegerField(null=True, blank=True)
     username = dbfields.CharField(max_length=150, blank=True)
-    actor = dbfields.CharField(max_length=150, blank=True, help_text="Who caused it, if not the user.")
+    actor = dbfields.CharField(max_length=150, blank=True, help_text=gettext_lazy(
+        "Who caused it, if not the user."))
     conversation_id = dbfields.CharField(max_length=64, blank=True, db_index=True)
     outcome = dbfields.CharField(max_length=30, blank=True, db_index=True)
     data = dbfields.JSONField(default=dict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from tools import dbfields
 
@@ -23,7 +24,8 @@ class NotificationDelivery(models.Model):
                                  related_name="notifications")
     event = dbfields.CharField(max_length=40, db_index=True)
     channel = dbfields.CharField(max_length=10, choices=Channel.choices)
-    target = dbfields.CharField(max_length=300, help_text="An approver's address, or the webhook's origin.")
+    target = dbfields.CharField(max_length=300, help_text=gettext_lazy(
+        "An approver's address, or the webhook's origin."))
     status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     response_status = models.PositiveIntegerField(null=True, blank=True)

@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from tools import dbfields
 
@@ -24,26 +25,27 @@ class ToolPolicy(models.Model):
         NEVER = "never", "Never needs approval"
 
     tool_name = dbfields.CharField(max_length=64, unique=True)
-    enabled = models.BooleanField(default=True, help_text="A disabled tool is never offered to the model.")
+    enabled = models.BooleanField(default=True, help_text=gettext_lazy(
+        "A disabled tool is never offered to the model."))
     allowed_groups = models.ManyToManyField(
         Group, blank=True, related_name="tool_policies",
-        help_text="If any are chosen, only members of these groups may use the tool.",
+        help_text=gettext_lazy("If any are chosen, only members of these groups may use the tool."),
     )
     approval = dbfields.CharField(max_length=10, choices=Approval.choices, default=Approval.BY_RISK)
     rate_limit = dbfields.CharField(
         max_length=20, blank=True,
-        help_text="Per user, e.g. '10/m' or '100/d'; empty keeps the tool's own limit.",
+        help_text=gettext_lazy("Per user, e.g. '10/m' or '100/d'; empty keeps the tool's own limit."),
     )
     scope_eligible = models.BooleanField(
         "may be allowed for a conversation", default=False,
-        help_text="Approvers may approve a call together with later calls of this tool in the same "
-                  "conversation (bounded below). Deny rules still apply to every call.")
+        help_text=gettext_lazy("Approvers may approve a call together with later calls of this tool in the "
+                               "same conversation (bounded below). Deny rules still apply to every call."))
     scope_max_calls = models.PositiveIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text="At most this many later calls (1 to 100) are covered by one such approval.")
+        help_text=gettext_lazy("At most this many later calls (1 to 100) are covered by one such approval."))
     scope_max_minutes = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(1440)],
-        help_text="Such an approval lapses this many minutes (1 to 1440) after it is given.")
+        help_text=gettext_lazy("Such an approval lapses this many minutes (1 to 1440) after it is given."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -88,16 +90,18 @@ class PolicyRule(models.Model):
         ALLOW = "allow", "Allow without approval"
 
     policy = models.ForeignKey(ToolPolicy, on_delete=models.CASCADE, related_name="rules")
-    name = dbfields.CharField(max_length=100, help_text="Shown to approvers as the reason for the decision.")
+    name = dbfields.CharField(max_length=100, help_text=gettext_lazy(
+        "Shown to approvers as the reason for the decision."))
     argument = dbfields.CharField(
-        max_length=200, help_text="The argument to look at; dots reach into objects, e.g. 'address.city'.",
+        max_length=200, help_text=gettext_lazy(
+            "The argument to look at; dots reach into objects, e.g. 'address.city'."),
     )
     operator = dbfields.CharField(max_length=20, choices=Operator.choices)
     value = dbfields.CharField(max_length=500, blank=True)
     action = dbfields.CharField(max_length=20, choices=Action.choices, default=Action.REQUIRE_APPROVAL)
     enabled = models.BooleanField(default=True)
     order = models.PositiveIntegerField(
-        default=0, help_text="Rules are tried in this order; the first match wins.")
+        default=0, help_text=gettext_lazy("Rules are tried in this order; the first match wins."))
 
     class Meta:
         ordering = ["policy", "order", "pk"]

@@ -7,25 +7,27 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from tools import dbfields
 
 
 class ApprovalRequest(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        DENIED = "denied"
-        EXPIRED = "expired"
-        CANCELLED = "cancelled"
+        PENDING = "pending", gettext_lazy("Pending")
+        APPROVED = "approved", gettext_lazy("Approved")
+        DENIED = "denied", gettext_lazy("Denied")
+        EXPIRED = "expired", gettext_lazy("Expired")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
     tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="approval")
     tool_name = dbfields.CharField(max_length=64, db_index=True)
-    arguments = dbfields.JSONField(help_text="The arguments as the model sent them (redacted).")
-    edited_arguments = dbfields.JSONField(null=True, blank=True,
-                                          help_text="What the approver changed them to.")
+    arguments = dbfields.JSONField(help_text=gettext_lazy("The arguments as the model sent them (redacted)."))
+    edited_arguments = dbfields.JSONField(null=True, blank=True, help_text=gettext_lazy(
+        "What the approver changed them to."))
     risk = dbfields.CharField(max_length=10)
-    rule = dbfields.CharField(max_length=200, help_text="What made this call need approval.")
+    rule = dbfields.CharField(max_length=200, help_text=gettext_lazy("What made this call need approval."))
     reason_required = dbfields.TextField(blank=True)
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                   related_name="approval_requests")
@@ -37,11 +39,14 @@ class ApprovalRequest(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="approval_decisions")
     decided_at = models.DateTimeField(null=True, blank=True)
-    reason = dbfields.TextField(blank=True, help_text="The approver's reason (required to deny).")
+    reason = dbfields.TextField(blank=True, help_text=gettext_lazy(
+        "The approver's reason (required to deny)."))
     executed_at = models.DateTimeField(null=True, blank=True,
-                                       help_text="When the approved call was handed to a worker.")
+                                       help_text=gettext_lazy(
+                                           "When the approved call was handed to a worker."))
     reminded_at = models.DateTimeField(null=True, blank=True,
-                                       help_text="When approvers were reminded that it will expire soon.")
+                                       help_text=gettext_lazy(
+                                           "When approvers were reminded that it will expire soon."))
 
     class Meta:
         ordering = ["-created_at"]
@@ -74,9 +79,10 @@ class ApprovalRequest(models.Model):
         if self.reason_required:
             return f"{self.tool_name}: {self.reason_required}"
         if self.rule.startswith("risk:"):
-            return f"{self.tool_name}: a {self.rule.removeprefix('risk:')}-risk tool"
+            return _("%(tool)s: a %(risk)s-risk tool") % {"tool": self.tool_name,
+                                                         "risk": self.rule.removeprefix("risk:")}
         if self.rule == "policy:always":
-            return f"{self.tool_name}: an administrator requires approval for every call"
+            return _("%(tool)s: an administrator requires approval for every call") % {"tool": self.tool_name}
         return f"{self.tool_name}: {self.rule}"
 
     @property
@@ -84,7 +90,7 @@ class ApprovalRequest(models.Model):
         """:attr:`source`, or why there is none (a call made outside any conversation before
         sources were recorded)."""
         label = self.source
-        return "not recorded (no conversation)" if label == "unknown" else label
+        return _("not recorded (no conversation)") if label == "unknown" else label
 
     def effective_arguments(self) -> Any:
         return self.edited_arguments if self.edited_arguments is not None else self.arguments

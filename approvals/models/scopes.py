@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from tools import dbfields
 
@@ -18,13 +19,14 @@ class ApprovalScope(models.Model):
     conversation_id = dbfields.CharField(max_length=64)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE,
                              related_name="approval_scopes",
-                             help_text="Whose calls it covers: the requester of the approved call.")
+                             help_text=gettext_lazy(
+                                 "Whose calls it covers: the requester of the approved call."))
     granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                    related_name="approval_scopes_granted")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     max_calls = models.PositiveIntegerField(
-        help_text="Later calls it may cover (the approved one not counted).")
+        help_text=gettext_lazy("Later calls it may cover (the approved one not counted)."))
     used_calls = models.PositiveIntegerField(default=0)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

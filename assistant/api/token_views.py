@@ -14,6 +14,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from assistant import tokens
@@ -24,19 +26,21 @@ TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class NewTokenForm(forms.Form):
-    name = forms.CharField(label="Name", max_length=ApiToken._meta.get_field("name").max_length, strip=True,
-                           help_text="What the token is for, e.g. “laptop script”.")
-    read_only = forms.BooleanField(label="Read-only (GET requests only)", required=False)
-    mcp_only = forms.BooleanField(label="MCP only (works at /mcp, not on the REST API)", required=False)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=ApiToken._meta.get_field("name").max_length,
+                           strip=True, help_text=gettext_lazy("What the token is for, e.g. “laptop script”."))
+    read_only = forms.BooleanField(label=gettext_lazy("Read-only (GET requests only)"), required=False)
+    mcp_only = forms.BooleanField(label=gettext_lazy("MCP only (works at /mcp, not on the REST API)"),
+                                  required=False)
     allowed_tools = forms.CharField(
-        label="Only these tools over MCP", required=False, max_length=4000, strip=True,
-        help_text="Tool names separated by commas or spaces; empty means every tool you may use.")
+        label=gettext_lazy("Only these tools over MCP"), required=False, max_length=4000, strip=True,
+        help_text=gettext_lazy(
+            "Tool names separated by commas or spaces; empty means every tool you may use."))
 
     def clean_allowed_tools(self) -> list[str]:
         names = [n for n in re.split(r"[\s,]+", self.cleaned_data["allowed_tools"]) if n]
         bad = [n for n in names if not TOOL_NAME.fullmatch(n)]
         if bad:
-            raise forms.ValidationError(f"Not a tool name: {', '.join(bad[:5])}.")
+            raise forms.ValidationError(_("Not a tool name: %(names)s.") % {"names": ", ".join(bad[:5])})
         return names
 
 
@@ -48,7 +52,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if ApiToken.objects.active().filter(user=request.user).count() >= MAX_ACTIVE_TOKENS:
-            form.add_error(None, f"You already have {MAX_ACTIVE_TOKENS} active tokens; revoke one first.")
+            form.add_error(None, _("You already have %(count)d active tokens; revoke one first.")
+                           % {"count": MAX_ACTIVE_TOKENS})
         if form.is_valid():
             created = tokens.create(request.user, form.cleaned_data["name"],
                                     read_only=form.cleaned_data["read_only"],
@@ -69,7 +74,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     if tokens.revoke(request.user, token_id):
-        messages.success(request, "Token revoked: it no longer works.")
+        messages.success(request, _("Token revoked: it no longer works."))
     else:
-        messages.error(request, "No such active token.")
+        messages.error(request, _("No such active token."))
     return redirect("tokens:list")

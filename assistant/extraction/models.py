@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from tools import dbfields
 
@@ -34,26 +35,30 @@ class Extraction(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="extractions")
     source = dbfields.CharField(max_length=10, choices=Source.choices, default=Source.SERVICE)
-    schema_name = dbfields.CharField(max_length=64, help_text="The schema's name (registered or given).")
-    schema_registered = models.BooleanField(default=False, help_text="Named in EXTRACTION_SCHEMAS.")
-    schema_hash = dbfields.CharField(max_length=64, help_text="sha256 of the canonical JSON Schema.")
-    schema = dbfields.JSONField(help_text="The JSON Schema the output was validated against.")
+    schema_name = dbfields.CharField(max_length=64, help_text=gettext_lazy(
+        "The schema's name (registered or given)."))
+    schema_registered = models.BooleanField(default=False, help_text=gettext_lazy(
+        "Named in EXTRACTION_SCHEMAS."))
+    schema_hash = dbfields.CharField(max_length=64, help_text=gettext_lazy(
+        "sha256 of the canonical JSON Schema."))
+    schema = dbfields.JSONField(help_text=gettext_lazy("The JSON Schema the output was validated against."))
     profile = dbfields.CharField(max_length=64)
     provider = dbfields.CharField(max_length=40)
     model = dbfields.CharField(max_length=200)
-    mode = dbfields.CharField(max_length=20, help_text="How JSON was asked for: json_schema_strict, "
-                                                     "json_object, tool or prompt.")
+    mode = dbfields.CharField(max_length=20, help_text=gettext_lazy(
+        "How JSON was asked for: json_schema_strict, json_object, tool or prompt."))
     status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Model calls made (1 + corrections).")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text=gettext_lazy(
+        "Model calls made (1 + corrections)."))
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     text_chars = models.PositiveIntegerField(default=0)
     text_sha256 = dbfields.CharField(max_length=64)
     result = dbfields.JSONField(null=True, blank=True)
-    last_output = dbfields.TextField(blank=True, help_text="The model's last answer when it never validated, "
-                                                         "or its refusal.")
+    last_output = dbfields.TextField(blank=True, help_text=gettext_lazy(
+        "The model's last answer when it never validated, or its refusal."))
     errors = dbfields.JSONField(default=list, blank=True,
-                              help_text="The validation problems of the last output.")
+                              help_text=gettext_lazy("The validation problems of the last output."))
     error_code = dbfields.CharField(max_length=40, blank=True)
     error = dbfields.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -1,1 +1,1 @@
-"""A user's interface choices (theme, the demo banner), remembered per user (issue 14)."""
+"""A user's interface choices (theme, language, the demo banner), remembered per user (issue 14)."""

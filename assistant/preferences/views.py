@@ -6,10 +6,12 @@ switch and the banner's Dismiss button post with ``fetch`` and get JSON back.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from assistant.models import Preference
@@ -22,13 +24,21 @@ def save_preferences(request: HttpRequest) -> HttpResponse:
     theme = request.POST.get("theme")
     if theme is not None:
         if theme not in Preference.Theme.values:
-            refused = f"Unknown theme {theme[:20]!r}: use system, light or dark."
+            refused = _("Unknown theme %(theme)r: use system, light or dark.") % {"theme": theme[:20]}
             return _answer(request, 400, {"error": refused})
         changes["theme"] = theme
+    language = request.POST.get("language")
+    if language is not None:  # "" follows the browser's Accept-Language
+        codes = [code for code, _name in settings.LANGUAGES]
+        if language and language not in codes:
+            refused = _("Unknown language %(language)r: use one of %(codes)s, or nothing for the "
+                        "browser's language.") % {"language": language[:20], "codes": ", ".join(codes)}
+            return _answer(request, 400, {"error": refused})
+        changes["language"] = language
     if request.POST.get("demo_banner") == "dismissed":
         changes["demo_banner_dismissed"] = True
     if not changes:
-        return _answer(request, 400, {"error": "Nothing to save: send theme or demo_banner."})
+        return _answer(request, 400, {"error": _("Nothing to save: send theme, language or demo_banner.")})
     Preference.objects.update_or_create(user=request.user, defaults=changes)
     return _answer(request, 200, {"saved": changes})
 

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
+from django.utils.translation import gettext as _
 
 from assistant.models import Conversation
 
@@ -66,10 +67,11 @@ class Results:
 
 def words(query: str) -> list[str]:
     if len(query) > MAX_QUERY_CHARS:
-        raise SearchError(f"The search is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}.")
+        raise SearchError(_("The search is %(length)d characters long; the limit is %(limit)d.")
+                          % {"length": len(query), "limit": MAX_QUERY_CHARS})
     found = _WORD.findall(query)
     if not found:
-        raise SearchError("Type at least one word to search for.")
+        raise SearchError(_("Type at least one word to search for."))
     return found
 
 

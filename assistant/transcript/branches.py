@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from assistant.models import Conversation, Message, Run
 
@@ -41,15 +42,16 @@ def branch(conversation: Conversation, message_id: Any, content: str | None = No
     ``conversation``), ready to send ``content`` (default: that message's text)."""
     message = conversation.messages.filter(pk=message_id, role=Message.Role.USER).first()
     if message is None:
-        raise BranchError("That message is not one of your messages in this conversation.")
+        raise BranchError(_("That message is not one of your messages in this conversation."))
     text = message.content if content is None else content
     if not text.strip():
-        raise BranchError("The edited message is empty.")
+        raise BranchError(_("The edited message is empty."))
     if len(text) > settings.ASSISTANT_MAX_MESSAGE_CHARS:
-        raise BranchError(f"The edited message is {len(text):,} characters long and the limit is "
-                          f"{settings.ASSISTANT_MAX_MESSAGE_CHARS:,}.")
+        raise BranchError(_("The edited message is %(length)s characters long and the limit is %(limit)s.")
+                          % {"length": f"{len(text):,}",
+                             "limit": f"{settings.ASSISTANT_MAX_MESSAGE_CHARS:,}"})
     if conversation.runs.filter(status__in=[Run.Status.RUNNING, Run.Status.WAITING]).exists():
-        raise BranchError("A reply is still in progress here: stop it or wait for it first.")
+        raise BranchError(_("A reply is still in progress here: stop it or wait for it first."))
     earlier = list(conversation.messages.filter(position__lt=message.position).order_by("position"))
     # Branched at the first message, the branch's own first message names it, as usual.
     title = f"{conversation.title or 'Conversation'} (branch)"[:200] if earlier else ""

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant.models import Conversation
@@ -37,16 +38,16 @@ def export(request: HttpRequest, conversation_id: UUID, kind: str) -> HttpRespon
 def import_view(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     if upload is None:
-        messages.error(request, "Not imported: choose a .json file exported from Toolgate.")
+        messages.error(request, _("Not imported: choose a .json file exported from Toolgate."))
         return redirect("conversation_list")
     if upload.size > MAX_IMPORT_BYTES:
-        messages.error(request, f"Not imported: the file is {upload.size:,} bytes; "
-                                f"the limit is {MAX_IMPORT_BYTES:,}.")
+        messages.error(request, _("Not imported: the file is %(size)s bytes; the limit is %(limit)s.")
+                       % {"size": f"{upload.size:,}", "limit": f"{MAX_IMPORT_BYTES:,}"})
         return redirect("conversation_list")
     try:
         conversation = import_conversation(request.user, upload.read())
     except ExportFileError as exc:
-        messages.error(request, f"Not imported: {exc}")
+        messages.error(request, _("Not imported: %(reason)s") % {"reason": exc})
         return redirect("conversation_list")
-    messages.success(request, "Conversation imported.")
+    messages.success(request, _("Conversation imported."))
     return redirect("conversation", conversation_id=conversation.pk)

@@ -1,5 +1,7 @@
 // Visible, announced error messages (the container has role="alert").
 
+import { gettext } from "./i18n.js";
+
 const MAX_ALERTS = 3;
 
 export class Alerts {
@@ -16,7 +18,7 @@ export class Alerts {
     const dismiss = document.createElement("button");
     dismiss.type = "button";
     dismiss.className = "alert-dismiss";
-    dismiss.setAttribute("aria-label", "Dismiss");
+    dismiss.setAttribute("aria-label", gettext("Dismiss"));
     dismiss.textContent = "×";
     dismiss.addEventListener("click", () => item.remove());
     item.append(message, dismiss);

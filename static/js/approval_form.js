@@ -4,6 +4,9 @@
    Loaded as a file: the Content-Security-Policy allows no inline script or style. */
 (function () {
   "use strict";
+  // Translations from /jsi18n/ (the change form loads it first); English without it.
+  const gettext = typeof window.gettext === "function" ? window.gettext : (text) => text;
+  const format = (text, values) => text.replace(/%\((\w+)\)s/g, (m, k) => (k in values ? String(values[k]) : m));
   const root = document.querySelector(".toolgate-approval");
   const schemaNode = document.getElementById("toolgate-tool-schema");
   const originalNode = document.getElementById("toolgate-original-arguments");
@@ -87,7 +90,7 @@
       if (Array.isArray(prop.enum)) {
         kind = "enum";
         input = el("select", { id });
-        if (!required) input.append(el("option", { value: "" }, "(none)"));
+        if (!required) input.append(el("option", { value: "" }, gettext("(none)")));
         prop.enum.forEach((choice, i) => input.append(el("option", { value: String(i) }, String(choice))));
         const index = prop.enum.findIndex((c) => JSON.stringify(c) === JSON.stringify(v));
         input.value = index >= 0 ? String(index) : "";
@@ -103,7 +106,7 @@
         kind = "lines";
         input = el("textarea", { id, rows: "3", cols: "60" });
         input.value = Array.isArray(v) ? v.join("\n") : "";
-        hint = "One per line.";
+        hint = gettext("One per line.");
       } else if (prop.type === "string") {
         kind = "string";
         const long = (prop.maxLength || 0) > 200 || (typeof v === "string" && (v.length > 60 || v.includes("\n")));
@@ -113,7 +116,7 @@
         kind = "json";
         input = el("textarea", { id, rows: "4", cols: "60", class: "toolgate-json-input" });
         input.value = v === undefined ? "" : pretty(v, prop);
-        hint = "JSON.";
+        hint = gettext("JSON.");
       }
       input.dataset.path = here.join(".");
       row.append(input);
@@ -140,7 +143,7 @@
       return { value: itemType === "string" ? items : items.map(Number) };
     }
     if (f.kind === "json") {
-      try { return { value: JSON.parse(text) }; } catch (e) { return { error: "is not valid JSON" }; }
+      try { return { value: JSON.parse(text) }; } catch (e) { return { error: gettext("is not valid JSON") }; }
     }
     return { value: text };
   }
@@ -160,36 +163,36 @@
 
   function validate(s, v, path, out) {
     s = resolve(s);
-    const at = path.join(".") || "(arguments)";
+    const at = path.join(".") || gettext("(arguments)");
     if (v === null && s.nullable) return out;
     if (s.type && !(Array.isArray(s.type) ? s.type.some((t) => typeOk(t, v)) : typeOk(s.type, v))) {
-      out.push({ path: at, problem: `must be of type ${[].concat(s.type).join(" or ")}` });
+      out.push({ path: at, problem: format(gettext("must be of type %(types)s"), { types: [].concat(s.type).join(gettext(" or ")) }) });
       return out;
     }
     if (s.enum && !s.enum.some((c) => JSON.stringify(c) === JSON.stringify(v))) {
-      out.push({ path: at, problem: `must be one of ${s.enum.map((c) => JSON.stringify(c)).join(", ")}` });
+      out.push({ path: at, problem: format(gettext("must be one of %(choices)s"), { choices: s.enum.map((c) => JSON.stringify(c)).join(", ") }) });
     }
     if (typeof v === "string") {
-      if (s.minLength !== undefined && v.length < s.minLength) out.push({ path: at, problem: `must have at least ${s.minLength} character(s)` });
-      if (s.maxLength !== undefined && v.length > s.maxLength) out.push({ path: at, problem: `must have at most ${s.maxLength} characters` });
-      if (s.pattern && !new RegExp(s.pattern, "u").test(v)) out.push({ path: at, problem: `must match ${s.pattern}` });
+      if (s.minLength !== undefined && v.length < s.minLength) out.push({ path: at, problem: format(gettext("must have at least %(count)s character(s)"), { count: s.minLength }) });
+      if (s.maxLength !== undefined && v.length > s.maxLength) out.push({ path: at, problem: format(gettext("must have at most %(count)s characters"), { count: s.maxLength }) });
+      if (s.pattern && !new RegExp(s.pattern, "u").test(v)) out.push({ path: at, problem: format(gettext("must match %(pattern)s"), { pattern: s.pattern }) });
     }
     if (typeof v === "number") {
-      if (s.minimum !== undefined && v < s.minimum) out.push({ path: at, problem: `must be at least ${s.minimum}` });
-      if (s.maximum !== undefined && v > s.maximum) out.push({ path: at, problem: `must be at most ${s.maximum}` });
-      if (s.exclusiveMinimum !== undefined && v <= s.exclusiveMinimum) out.push({ path: at, problem: `must be more than ${s.exclusiveMinimum}` });
-      if (s.exclusiveMaximum !== undefined && v >= s.exclusiveMaximum) out.push({ path: at, problem: `must be less than ${s.exclusiveMaximum}` });
+      if (s.minimum !== undefined && v < s.minimum) out.push({ path: at, problem: format(gettext("must be at least %(limit)s"), { limit: s.minimum }) });
+      if (s.maximum !== undefined && v > s.maximum) out.push({ path: at, problem: format(gettext("must be at most %(limit)s"), { limit: s.maximum }) });
+      if (s.exclusiveMinimum !== undefined && v <= s.exclusiveMinimum) out.push({ path: at, problem: format(gettext("must be more than %(limit)s"), { limit: s.exclusiveMinimum }) });
+      if (s.exclusiveMaximum !== undefined && v >= s.exclusiveMaximum) out.push({ path: at, problem: format(gettext("must be less than %(limit)s"), { limit: s.exclusiveMaximum }) });
     }
     if (Array.isArray(v)) {
-      if (s.minItems !== undefined && v.length < s.minItems) out.push({ path: at, problem: `must have at least ${s.minItems} item(s)` });
-      if (s.maxItems !== undefined && v.length > s.maxItems) out.push({ path: at, problem: `must have at most ${s.maxItems} items` });
+      if (s.minItems !== undefined && v.length < s.minItems) out.push({ path: at, problem: format(gettext("must have at least %(count)s item(s)"), { count: s.minItems }) });
+      if (s.maxItems !== undefined && v.length > s.maxItems) out.push({ path: at, problem: format(gettext("must have at most %(count)s items"), { count: s.maxItems }) });
       if (s.items) v.forEach((item, i) => validate(s.items, item, [...path, String(i)], out));
     }
     if (typeOk("object", v) && (s.properties || s.required)) {
-      for (const name of s.required || []) if (!(name in v)) out.push({ path: [...path, name].join("."), problem: "is required" });
+      for (const name of s.required || []) if (!(name in v)) out.push({ path: [...path, name].join("."), problem: gettext("is required") });
       for (const [name, item] of Object.entries(v)) {
         if (s.properties && name in s.properties) validate(s.properties[name], item, [...path, name], out);
-        else if (s.additionalProperties === false) out.push({ path: [...path, name].join("."), problem: "is not a parameter of this tool" });
+        else if (s.additionalProperties === false) out.push({ path: [...path, name].join("."), problem: gettext("is not a parameter of this tool") });
       }
     }
     return out;
@@ -226,7 +229,7 @@
     const changes = edited === undefined ? [] : diff(pretty(original), pretty(edited));
     const changed = changes.some(([kind]) => kind !== "same");
     diffBox.replaceChildren(...(changed ? changes.map(([kind, text]) => el("span", { class: `toolgate-diff-${kind}` }, text + "\n"))
-      : [el("span", { class: "toolgate-diff-same" }, "No changes: this runs as asked.")]));
+      : [el("span", { class: "toolgate-diff-same" }, gettext("No changes: this runs as asked."))]));
   }
 
   function fromForm() {
@@ -248,7 +251,7 @@
 
   function fromRaw() {
     let edited;
-    try { edited = JSON.parse(raw.value); } catch (e) { show(undefined, [{ path: "(arguments)", problem: `not valid JSON: ${e.message}` }]); return; }
+    try { edited = JSON.parse(raw.value); } catch (e) { show(undefined, [{ path: gettext("(arguments)"), problem: format(gettext("not valid JSON: %(error)s"), { error: e.message }) }]); return; }
     fields.length = 0;
     holder.replaceChildren();
     build(holder, schema, edited, []);

@@ -2,6 +2,8 @@
 // (assistant/transcript/branches.py). The forms work without JavaScript; this module only
 // keeps them in step with live events, and sends a new branch's first message.
 
+import { gettext } from "./i18n.js";
+
 /** Give a live user message the same Edit form the server renders for stored ones. */
 export function addEditForm(article, message) {
   const tools = toolsOf(article);
@@ -50,7 +52,7 @@ export class AgainBar {
 
   finished(run) {
     if (!this.form || !this.input.value) return;
-    this.button.textContent = run.status === "failed" ? "Retry" : "Regenerate";
+    this.button.textContent = run.status === "failed" ? gettext("Retry") : gettext("Regenerate");
     this.form.hidden = false;
   }
 }

@@ -9,15 +9,19 @@ import { messageCreated as attachmentsSent } from "./attachments.js";
 import { AgainBar, addEditForm } from "./branches.js";
 import { decorate } from "./copy.js";
 import { Composer } from "./composer.js";
+import { format, gettext } from "./i18n.js";
 import { ChatSocket } from "./socket.js";
 import { Transcript } from "./transcript.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 const SYNC_KEY = `toolgate.sync.${config.conversationId}`;
 const SYNC_MAX_AGE_MS = 60000;
-const STATUS_TEXT = { idle: "", sending: "Sending…", running: "Working…", waiting: "Waiting for approval" };
+const STATUS_TEXT = {
+  idle: "", sending: gettext("Sending…"), running: gettext("Working…"), waiting: gettext("Waiting for approval"),
+};
 const CONNECTION_TEXT = {
-  connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", offline: "Offline",
+  connecting: gettext("Connecting…"), connected: gettext("Connected"), reconnecting: gettext("Reconnecting…"),
+  offline: gettext("Offline"),
 };
 // Frame errors after which the message was not taken: the text goes back into the box.
 const REFUSED = new Set(["bad_frame", "frame_too_large", "unknown_type", "message_too_long", "run_in_progress"]);
@@ -72,7 +76,7 @@ function setRun(state, statusText) {
 function send(text) {
   const frame = { type: "user.message", content: text, client_id: uuid4() };
   if (!socket.send(frame)) {
-    alerts.show("Not connected: the message was not sent. It will be possible again once reconnected.",
+    alerts.show(gettext("Not connected: the message was not sent. It will be possible again once reconnected."),
       "not_sent");
     return false;
   }
@@ -88,7 +92,7 @@ function clearRefusals() {
 }
 
 function stop() {
-  if (socket.send({ type: "run.cancel" })) composer.status.textContent = "Stopping…";
+  if (socket.send({ type: "run.cancel" })) composer.status.textContent = gettext("Stopping…");
 }
 
 function showTitle(content) {
@@ -124,27 +128,26 @@ const handlers = {
   },
   "assistant.delta": (event) => {
     transcript.delta(event.message_id, event.delta);
-    busyAgain("Writing…");
+    busyAgain(gettext("Writing…"));
   },
   "assistant.retry": (event) => {
     transcript.retry(event);
-    busyAgain(event.fallback ? "Switching model…" : "Retrying…");
+    busyAgain(event.fallback ? gettext("Switching model…") : gettext("Retrying…"));
   },
   "context.trimmed": (event) => {
-    transcript.notice(`This conversation is longer than the model can read: the ${event.dropped_messages} `
-      + "oldest messages were left out of what it was sent.", "info");
+    transcript.notice(format(gettext("This conversation is longer than the model can read: the %(count)s oldest messages were left out of what it was sent."), { count: event.dropped_messages }), "info");
   },
   "tool.call": (event) => {
     transcript.toolCall(event.tool_call);
-    busyAgain(`Running ${event.tool_call.name}…`);
+    busyAgain(format(gettext("Running %(tool)s…"), { tool: event.tool_call.name }));
   },
   "tool.call.delta": (event) => {
     transcript.toolCallDelta(event.tool_call, event.offset, event.delta);
-    busyAgain(`Preparing ${event.tool_call.name}…`);
+    busyAgain(format(gettext("Preparing %(tool)s…"), { tool: event.tool_call.name }));
   },
   "tool.result": (event) => {
     transcript.toolResult(event.tool_call);
-    if (event.tool_call.status !== "pending") busyAgain("Working…");
+    if (event.tool_call.status !== "pending") busyAgain(gettext("Working…"));
   },
   "tool.progress": (event) => transcript.toolProgress(event.tool_call),
   "approval.requested": (event) => transcript.toolResult(event.tool_call),
@@ -185,9 +188,10 @@ const handlers = {
 
 // Why the server closed the socket for good (docs/protocol.md); the socket does not retry.
 const CLOSED_TEXT = {
-  4401: ["Signed out", "You are signed out. Reload the page to sign in again."],
-  4403: ["No access", "This conversation is not available to you."],
-  4429: ["Too many tabs", "You have too many chat tabs or windows open. Close some of them, then reload this page."],
+  4401: [gettext("Signed out"), gettext("You are signed out. Reload the page to sign in again.")],
+  4403: [gettext("No access"), gettext("This conversation is not available to you.")],
+  4429: [gettext("Too many tabs"),
+    gettext("You have too many chat tabs or windows open. Close some of them, then reload this page.")],
 };
 
 function onState(state, detail) {

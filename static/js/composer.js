@@ -1,5 +1,7 @@
 // The message box: Enter sends, Shift+Enter adds a line; disabled while a run is active.
 
+import { format, gettext, pageLanguage } from "./i18n.js";
+
 export class Composer {
   /**
    * @param {HTMLFormElement} form
@@ -99,13 +101,13 @@ export class Composer {
     const units = this.input.value.length; // ≥ code points: below 80% in units, below in characters
     const n = units < this.maxChars * 0.8 ? units : this.length();
     const over = n > this.maxChars;
-    const fmt = (x) => x.toLocaleString("en");
+    const fmt = (x) => x.toLocaleString(pageLanguage());
     this.count.hidden = n < this.maxChars * 0.8;
     this.count.dataset.over = over ? "true" : "false";
+    const values = { count: fmt(n), limit: fmt(this.maxChars), excess: fmt(n - this.maxChars) };
     this.count.textContent = over
-      ? `${fmt(n)} / ${fmt(this.maxChars)} characters: ${fmt(n - this.maxChars)} too many. `
-        + "Shorten the message to send it (nothing was cut)."
-      : `${fmt(n)} / ${fmt(this.maxChars)} characters`;
+      ? format(gettext("%(count)s / %(limit)s characters: %(excess)s too many. Shorten the message to send it (nothing was cut)."), values)
+      : format(gettext("%(count)s / %(limit)s characters"), values);
     if (over) this.input.setAttribute("aria-invalid", "true");
     else this.input.removeAttribute("aria-invalid");
     return over;

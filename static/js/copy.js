@@ -1,6 +1,7 @@
 // Copy buttons (issue 14): on messages, on code blocks in answers, and for a new API token.
 
 import { toolsOf } from "./branches.js";
+import { gettext } from "./i18n.js";
 //
 // Buttons are added by script (a page without JavaScript has no clipboard access anyway)
 // and found by delegation, so live messages get them too (decorate() after insertion).
@@ -60,14 +61,14 @@ export function decorate(root = document) {
     const wrapper = document.createElement("div");
     wrapper.className = "code-block";
     pre.before(wrapper);
-    wrapper.append(pre, button("Copy code", "code"));
+    wrapper.append(pre, button(gettext("Copy code"), "code"));
   }
   const messages = root.matches?.(".msg") ? [root] : root.querySelectorAll(".msg");
   for (const article of messages) {
     const body = article.querySelector(".msg-body");
     if (!body || body.hidden || !body.textContent.trim()) continue;
     const tools = toolsOf(article);
-    if (!tools.querySelector(".copy-message")) tools.prepend(button("Copy", "message"));
+    if (!tools.querySelector(".copy-message")) tools.prepend(button(gettext("Copy"), "message"));
   }
 }
 
@@ -75,7 +76,7 @@ document.addEventListener("click", async (event) => {
   const b = event.target.closest?.("button[data-copy]");
   if (!b) return;
   const ok = await copyText(source(b));
-  b.textContent = ok ? "Copied" : "Copy failed";
+  b.textContent = ok ? gettext("Copied") : gettext("Copy failed");
   b.dataset.state = ok ? "copied" : "failed";
   setTimeout(() => {
     b.textContent = b.dataset.label;

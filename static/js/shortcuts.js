@@ -95,3 +95,10 @@ dismiss?.addEventListener("submit", async (event) => {
   document.getElementById("demo-banner")?.remove();
   await save(dismiss, "demo_banner", "dismissed");
 });
+
+// The language: a normal post and a reload (every text on the page changes), on choosing.
+const languageSwitch = document.getElementById("language-switch");
+if (languageSwitch) {
+  languageSwitch.querySelector(".language-apply").hidden = true;
+  languageSwitch.querySelector("select").addEventListener("change", () => languageSwitch.requestSubmit());
+}

@@ -2,11 +2,14 @@
 // templates/assistant/_tool_card.html renders for stored calls.
 // Everything a tool or model sent is set with textContent: arguments and results are data.
 
+import { format, gettext } from "./i18n.js";
+
 const STATUS_LABELS = {
-  streaming: "Receiving arguments…", running: "Running…", ok: "Done", error: "Failed", pending: "Waiting for approval",
+  streaming: gettext("Receiving arguments…"), running: gettext("Running…"), ok: gettext("Done"),
+  error: gettext("Failed"), pending: gettext("Waiting for approval"),
 };
-const DECISION_LABELS = { approved: "Approved", denied: "Denied", expired: "Expired" };
-const WAITING_TEXT = "Waiting for an approver to decide; nothing has run yet.";
+const DECISION_LABELS = { approved: gettext("Approved"), denied: gettext("Denied"), expired: gettext("Expired") };
+const WAITING_TEXT = gettext("Waiting for an approver to decide; nothing has run yet.");
 
 /** The model's argument text, indented when it is JSON and verbatim when it is not. */
 export function prettyArguments(text) {
@@ -47,7 +50,7 @@ function part(label, className, body) {
 export function createCard(call) {
   const card = el("section", "tool-card");
   card.dataset.callId = call.id;
-  card.setAttribute("aria-label", `Tool call: ${call.name}`);
+  card.setAttribute("aria-label", format(gettext("Tool call: %(tool)s"), { tool: call.name }));
   const head = el("header", "tool-head");
   const icon = el("span", "tool-icon");
   icon.setAttribute("aria-hidden", "true");
@@ -59,13 +62,13 @@ export function createCard(call) {
   waiting.hidden = true;
   const error = el("p", "tool-error");
   error.append(el("code", "tool-error-type"), " ", el("span", "tool-error-message"));
-  const changes = part("Changed by the approver", "tool-part-changes", el("ul", "tool-changes"));
-  const result = part("Result", "tool-part-result", el("pre", "tool-result"));
-  const errorPart = part("Error", "tool-part-error", error);
+  const changes = part(gettext("Changed by the approver"), "tool-part-changes", el("ul", "tool-changes"));
+  const result = part(gettext("Result"), "tool-part-result", el("pre", "tool-result"));
+  const errorPart = part(gettext("Error"), "tool-part-error", error);
   changes.hidden = true;
   result.hidden = true;
   errorPart.hidden = true;
-  card.append(head, waiting, part("Arguments", "", el("pre", "tool-args", prettyArguments(call.arguments ?? ""))),
+  card.append(head, waiting, part(gettext("Arguments"), "", el("pre", "tool-args", prettyArguments(call.arguments ?? ""))),
     changes, result, errorPart);
   updateCard(card, call);
   return card;
@@ -81,16 +84,18 @@ export function applyEdit(card, edited) {
   const q = (selector) => card.querySelector(selector);
   card.dataset.edited = "true";
   q(".tool-args").textContent = prettyArguments(edited.arguments);
-  q(".tool-args").previousElementSibling.textContent = "Arguments that ran";
+  q(".tool-args").previousElementSibling.textContent = gettext("Arguments that ran");
   const badge = q(".tool-edited");
-  badge.textContent = edited.by ? `Edited by the approver ${edited.by}` : "Edited by the approver";
+  badge.textContent = edited.by
+    ? format(gettext("Edited by the approver %(approver)s"), { approver: edited.by })
+    : gettext("Edited by the approver");
   badge.hidden = false;
   const list = q(".tool-changes");
   list.replaceChildren(...edited.changes.map((change) => {
     const item = el("li");
     item.append(el("code", "tool-change-field", change.field ?? ""), ": ",
-      el("del", "tool-change-before", change.before ?? "(absent)"), " → ",
-      el("ins", "tool-change-after", change.after ?? "(removed)"));
+      el("del", "tool-change-before", change.before ?? gettext("(absent)")), " → ",
+      el("ins", "tool-change-after", change.after ?? gettext("(removed)")));
     return item;
   }));
   q(".tool-part-changes").hidden = false;

@@ -9,6 +9,7 @@
 // Streamed text is only ever added as text nodes. The one HTML insertion is the
 // server-rendered, sanitised `html` of an assistant.message (docs/protocol.md).
 
+import { format, gettext } from "./i18n.js";
 import { appendArguments, applyEdit, createCard, showProgress, updateCard } from "./toolcard.js";
 
 const NEAR_BOTTOM_PX = 80;
@@ -74,7 +75,7 @@ export class Transcript {
   assistantArticle(id) {
     const article = document.createElement("article");
     article.className = "msg msg-assistant";
-    article.setAttribute("aria-label", "Assistant");
+    article.setAttribute("aria-label", gettext("Assistant"));
     if (id) article.dataset.messageId = id;
     const body = document.createElement("div");
     body.className = "msg-body msg-text";
@@ -94,7 +95,7 @@ export class Transcript {
       article = document.createElement("article");
       article.className = "msg msg-user";
       article.dataset.messageId = message.id;
-      article.setAttribute("aria-label", "You");
+      article.setAttribute("aria-label", gettext("You"));
       const body = document.createElement("div");
       body.className = "msg-body msg-text";
       body.textContent = message.content;
@@ -138,8 +139,8 @@ export class Transcript {
       article.append(note);
     }
     note.textContent = event.fallback
-      ? `The model is unavailable; answering with ${event.profile} instead…`
-      : `The answer broke off; retrying (attempt ${event.attempt})…`;
+      ? format(gettext("The model is unavailable; answering with %(profile)s instead…"), { profile: event.profile })
+      : format(gettext("The answer broke off; retrying (attempt %(attempt)s)…"), { attempt: event.attempt });
   }
 
   assistantMessage(message) {
@@ -224,8 +225,8 @@ export class Transcript {
   /** How a run ended, once per run (a replayed run.finished finds the rendered notice). */
   runFinished(run) {
     this.endStreaming();
-    if (run.status === "failed") this.notice(run.error?.message || "The reply failed.", "error", run.id);
-    else if (run.status === "cancelled") this.notice("Stopped.", "info", run.id);
+    if (run.status === "failed") this.notice(run.error?.message || gettext("The reply failed."), "error", run.id);
+    else if (run.status === "cancelled") this.notice(gettext("Stopped."), "info", run.id);
   }
 
   /** A streamed turn that will not get its final message (the run failed or was stopped). */

@@ -192,8 +192,15 @@ def test_an_unknown_profile_is_refused(signed_in, user):
 def test_the_profile_picker_offers_the_configured_profiles(signed_in, settings):
     settings.LLM_PROFILES = json.dumps({"local": {"provider": "openai_compatible", "model": "llama3.1",
                                                   "base_url": "http://127.0.0.1:11434/v1"}})
-    options = [attrs.get("value") for tag, attrs in Elements(signed_in.get("/").content.decode()).tags
-               if tag == "option"]
+    tags = Elements(signed_in.get("/").content.decode()).tags
+    start = next(i for i, (tag, attrs) in enumerate(tags)
+                 if tag == "select" and attrs.get("name") == "profile")
+    options = []
+    for tag, attrs in tags[start + 1:]:  # up to the next select (the top bar's language is another)
+        if tag == "select":
+            break
+        if tag == "option":
+            options.append(attrs.get("value"))
     assert options == ["local", "demo"]
 
 

@@ -239,13 +239,14 @@ def dialogs() -> list[str]:
 
 @pytest.fixture
 def new_context(browser: Any, live_app: LiveServer, dialogs: list[str]) -> Iterator[Any]:
-    """``new_context(user=None, viewport=DESKTOP)``: a fresh browser profile, signed in as ``user``."""
+    """``new_context(user=None, viewport=DESKTOP, locale="en-US")``: a fresh browser profile,
+    signed in as ``user``; ``locale`` is the browser's language (its Accept-Language)."""
     from django.test import Client
 
     made: list[Any] = []
 
-    def make(user: Any = None, viewport: dict[str, int] | None = None) -> Any:
-        context = browser.new_context(base_url=live_app.url, viewport=viewport or DESKTOP)
+    def make(user: Any = None, viewport: dict[str, int] | None = None, locale: str = "en-US") -> Any:
+        context = browser.new_context(base_url=live_app.url, viewport=viewport or DESKTOP, locale=locale)
         context.set_default_timeout(10_000)
         context.on("page", lambda page: page.on("dialog", _record(dialogs)))
         if user is not None:
