@@ -68,7 +68,7 @@ def _events_path() -> Path:
 
 def record(**event: Any) -> None:
     with _events_path().open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"at": time.time(), **event}) + "\n")
+        fh.write(json.dumps({"at": time.time(), "ppid": os.getppid(), **event}) + "\n")
 
 
 async def list_tools(ctx: ServerRequestContext,
