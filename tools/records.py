@@ -81,7 +81,9 @@ def _create(fields: dict[str, Any]) -> ToolCall:
         return record
 
 
-_acreate = sync_to_async(_create)  # wrapped once: a SyncToAsync per call costs more than the hop
+# Wrapped once (a SyncToAsync per call costs more than the hop); ``_create`` is looked up
+# at call time, so bench/engine.py can time it.
+_acreate = sync_to_async(lambda fields: _create(fields))
 
 
 def finish(record: ToolCall, status: str, *, redact: Redactor, duration_ms: float, result: Any = None,
