@@ -159,3 +159,48 @@ def _limit(tool: Tool) -> Any:
     if semaphore is None:
         semaphore = per_loop[tool.name] = asyncio.Semaphore(tool.max_concurrency)
     return semaphore
+
+
+# -- a body that only sends a request elsewhere (an MCP tool) --------------------------------
+
+
+def starter_for(tool: Tool, kwargs: dict[str, Any], context: ToolContext) -> Any:
+    """For a tool whose body only sends a request elsewhere (an MCP tool: ``fn.starter``), a
+    function that sends it from any thread, so the database thread can send it as soon as
+    the record is committed. ``None`` when the pipeline must run the body itself: a cached
+    result may answer, it may be retried, or it waits for a concurrency slot."""
+    make = getattr(tool.fn, "starter", None)
+    if make is None or tool.cache_ttl or tool.retry.attempts != 1 or tool.max_concurrency is not None:
+        return None
+    return make(kwargs, context)
+
+
+def start_remote(starter: Any) -> Any:
+    """The future of the sent request, or the exception that stopped it (raised later, on
+    the caller's loop, where it becomes the call's error)."""
+    try:
+        return starter()
+    except Exception as exc:
+        return exc
+
+
+def cancel_started(started: list[Any]) -> None:
+    for future in started:
+        if future is not None and not isinstance(future, BaseException):
+            future.cancel()
+
+
+async def await_started(tool: Tool, started: Any) -> Any:
+    """The result of a request the database thread sent, under the tool's timeout (its
+    expiry cancels the request, as a timed-out body would be)."""
+    if isinstance(started, BaseException):
+        raise started
+    timeout = tool.timeout or settings.TOOLS_DEFAULT_TIMEOUT
+    scope = asyncio.timeout(timeout)
+    try:
+        async with scope:
+            return await asyncio.wrap_future(started)
+    except TimeoutError:
+        if scope.expired():
+            raise ToolTimeout(f"{tool.name} did not finish within {timeout:g} s") from None
+        raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -45,8 +46,13 @@ async def get_by_key(key: str | None) -> ToolCall | None:
 async def open_record(*, tool: Tool | None, name: str, raw: Any, ctx: ToolContext, key: str | None,
                       status: str, redact: Redactor, arguments: dict[str, Any] | None = None,
                       error: ToolError | None = None, gate: GateDecision | None = None,
-                      pending_arguments: dict[str, Any] | None = None) -> ToolCall | None:
-    """Create the row; ``None`` if another call already owns the idempotency ``key``."""
+                      pending_arguments: dict[str, Any] | None = None,
+                      then: Callable[[], None] | None = None) -> ToolCall | None:
+    """Create the row; ``None`` if another call already owns the idempotency ``key``.
+
+    ``then`` is called on the database thread once the row is committed (and only then):
+    the pipeline starts a remote call there, saving a hand-over back to the caller's loop
+    before the request goes out. It must not raise."""
     now = timezone.now()
     user = ctx.user if getattr(ctx.user, "pk", None) else None
     fields: dict[str, Any] = {
@@ -67,23 +73,25 @@ async def open_record(*, tool: Tool | None, name: str, raw: Any, ctx: ToolContex
     if gate is not None:
         fields.update(gate_action=gate.action, gate_rule=gate.rule[:200], gate_reason=gate.reason)
     try:
-        return await _acreate(fields)
+        return await _acreate(fields, then)
     except IntegrityError:
         if key:
             return None
         raise
 
 
-def _create(fields: dict[str, Any]) -> ToolCall:
+def _create(fields: dict[str, Any], then: Callable[[], None] | None = None) -> ToolCall:
     with transaction.atomic():
         record = rows.insert(ToolCall(**fields))  # a taken idempotency key: IntegrityError
         note("opened", record)
-        return record
+    if then is not None:
+        then()  # after the commit: the record exists before anything runs
+    return record
 
 
 # Wrapped once (a SyncToAsync per call costs more than the hop); ``_create`` is looked up
 # at call time, so bench/engine.py can time it.
-_acreate = sync_to_async(lambda fields: _create(fields))
+_acreate = sync_to_async(lambda fields, then: _create(fields, then))
 
 
 def finish(record: ToolCall, status: str, *, redact: Redactor, duration_ms: float, result: Any = None,
