@@ -7,7 +7,11 @@
    list_changed``) and cold (process start, handshake, discovery), interleaved.
 2. **Overhead of one MCP call through the pipeline** (validation, access, gate, audit
    record, the manager's loop hand-over, result conversion) against a direct SDK call to
-   the same tool of the same server, interleaved in blocks. Target: under 2 ms.
+   the same tool of the same server, interleaved in blocks. Target: under 2 ms. Printed as
+   wall clock and as this process's CPU time (every thread): on a machine shared with other
+   work the wall clock also counts the waits for a core at each thread hand-over, which the
+   CPU time does not. The baseline "request sent from the loop" is the same tool with the
+   request sent the way every MCP call was before it was sent from the database thread.
 
 Standalone: ``python bench/mcp_client.py [--calls N] [--rounds N]``; temporary database and
 working directories, deleted afterwards. (Not ``bench/mcp.py``: a script's directory comes
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import statistics
 import sys
@@ -126,8 +131,16 @@ async def call_overhead(calls: int, block: int) -> None:
     full = Pipeline(manager.registry)  # default gate and access policy, ToolCall record + audit
     manager.registry.register(noop)
 
+    echo = manager.registry.get("toy__echo")
+
+    async def sent_from_the_loop(_toolgate_context: ToolContext, **arguments: Any) -> Any:
+        return await echo.fn(_toolgate_context, **arguments)  # the same call, without ``starter``
+
+    # The baseline for the hand-over saved: the same tool, its request sent from the caller's
+    # loop after the record's hop has come back (as every MCP call was before).
+    manager.registry.register(dataclasses.replace(echo, name="toy__echo_from_loop", fn=sent_from_the_loop))
     bare = Pipeline(manager.registry, record=False, gate=None, access=None)
-    paths: dict[str, Any] = {"direct": None, "bare": bare, "full": full, "local": full}  # local: noop
+    paths: dict[str, Any] = {"direct": None, "bare": bare, "full": full, "loop": full, "local": full}
     wall: dict[str, list[float]] = {name: [] for name in paths}
     cpu: dict[str, list[float]] = {name: [] for name in paths}
     n = 0
@@ -139,7 +152,7 @@ async def call_overhead(calls: int, block: int) -> None:
                 if path == "direct":
                     await raw.call_tool("echo", {"text": "hi"})
                     return
-                name = "noop" if path == "local" else "toy__echo"
+                name = {"local": "noop", "loop": "toy__echo_from_loop"}.get(path, "toy__echo")
                 result = await paths[path].call(ToolCallRequest(name, '{"text": "hi"}', f"c{n}"),
                                                 ToolContext(user=user))
                 assert result.ok, result.error
@@ -159,13 +172,14 @@ async def call_overhead(calls: int, block: int) -> None:
     for clock, values in (("wall clock", wall), ("CPU time of this process (every thread)", cpu)):
         d = statistics.median(values["direct"])
         print(f"  [{clock}]")
-        print(f"  direct SDK call                       median {ms(d)}")
+        print(f"  {'direct SDK call':41} median {ms(d)}")
         for label, path in (("pipeline, no record/gate/policy", "bare"),
+                            ("full, request sent from the loop (before)", "loop"),
                             ("pipeline, full (gate, record, audit)", "full")):
             m = statistics.median(values[path])
             lo, hi = statistics.quantiles([v - d for v in values[path]], n=4)[::2]
             verdict = "meets" if (m - d) * 1000 < TARGET_OVERHEAD_MS else "MISSES"
-            print(f"  {label:37} median {ms(m)}   ratio {m / d:5.2f}x   overhead {(m - d) * 1000:6.3f} ms"
+            print(f"  {label:41} median {ms(m)}   ratio {m / d:5.2f}x   overhead {(m - d) * 1000:6.3f} ms"
                   f" [p25 {lo * 1000:.3f} .. p75 {hi * 1000:.3f}]"
                   f"   ({verdict} the {TARGET_OVERHEAD_MS:g} ms target)")
         local = statistics.median(values["local"])
@@ -179,9 +193,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--block", type=int, default=25)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--no-discovery", action="store_true", help="only the per-call figures")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
-    asyncio.run(discovery(args.rounds))
+    if not args.no_discovery:
+        asyncio.run(discovery(args.rounds))
     asyncio.run(call_overhead(args.calls, args.block))
     _TMP.cleanup()
 
