@@ -72,6 +72,7 @@ class Connection:
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.listening = False  # a subscriptions/listen stream for tool-list changes is open
+        self.built: dict[str, tuple[Any, Any]] = {}  # remote name -> (listed item, Tool): reused if unchanged
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -88,6 +89,7 @@ class Connection:
     def retune(self, spec: ServerSpec) -> None:
         """Same session, new policy settings (groups, timeout, risk): rebuild the tools."""
         self.spec = spec
+        self.built = {}  # built under the old settings
         if self.client is not None:
             self._register(self.listing)
 
@@ -232,7 +234,10 @@ class Connection:
         mine = set(self.registered)
         entries = catalog.build(
             self.spec, listing, call=lambda remote: self._call_fn(self.spec.name, remote),
-            access=self.access, taken=lambda name: name in self.registry and name not in mine)
+            access=self.access, taken=lambda name: name in self.registry and name not in mine,
+            previous=self.built)
+        self.built = {e.remote_name: (item, e.tool) for item, e in zip(listing, entries, strict=True)
+                      if e.tool is not None}
         tools = [e.tool for e in entries if e.tool is not None]
         refused = dict((tool.name, reason) for tool, reason in self.registry.replace(self.registered, tools))
         self.registered = [t.name for t in tools if t.name not in refused]
