@@ -11,8 +11,7 @@
    the same tool of the same server, interleaved in blocks. Target: under 2 ms. Printed as
    wall clock and as this process's CPU time (every thread): on a machine shared with other
    work the wall clock also counts the waits for a core at each thread hand-over, which the
-   CPU time does not. The baseline "request sent from the loop" is the same tool with the
-   request sent the way every MCP call was before it was sent from the database thread.
+   CPU time does not.
 
 Standalone: ``python bench/mcp_client.py [--calls N] [--rounds N]``; temporary database and
 working directories, deleted afterwards. (Not ``bench/mcp.py``: a script's directory comes
@@ -23,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import os
 import statistics
 import sys
@@ -139,16 +137,8 @@ async def call_overhead(calls: int, block: int) -> None:
     full = Pipeline(manager.registry)  # default gate and access policy, ToolCall record + audit
     manager.registry.register(noop)
 
-    echo = manager.registry.get("toy__echo")
-
-    async def sent_from_the_loop(_toolgate_context: ToolContext, **arguments: Any) -> Any:
-        return await echo.fn(_toolgate_context, **arguments)  # the same call, without ``starter``
-
-    # The baseline for the hand-over saved: the same tool, its request sent from the caller's
-    # loop after the record's hop has come back (as every MCP call was before).
-    manager.registry.register(dataclasses.replace(echo, name="toy__echo_from_loop", fn=sent_from_the_loop))
     bare = Pipeline(manager.registry, record=False, gate=None, access=None)
-    paths: dict[str, Any] = {"direct": None, "bare": bare, "full": full, "loop": full, "local": full}
+    paths: dict[str, Any] = {"direct": None, "bare": bare, "full": full, "local": full}  # local: noop
     wall: dict[str, list[float]] = {name: [] for name in paths}
     cpu: dict[str, list[float]] = {name: [] for name in paths}
     n = 0
@@ -160,7 +150,7 @@ async def call_overhead(calls: int, block: int) -> None:
                 if path == "direct":
                     await raw.call_tool("echo", {"text": "hi"})
                     return
-                name = {"local": "noop", "loop": "toy__echo_from_loop"}.get(path, "toy__echo")
+                name = "noop" if path == "local" else "toy__echo"
                 result = await paths[path].call(ToolCallRequest(name, '{"text": "hi"}', f"c{n}"),
                                                 ToolContext(user=user))
                 assert result.ok, result.error
@@ -182,7 +172,6 @@ async def call_overhead(calls: int, block: int) -> None:
         print(f"  [{clock}]")
         print(f"  {'direct SDK call':41} median {ms(d)}")
         for label, path in (("pipeline, no record/gate/policy", "bare"),
-                            ("full, request sent from the loop (before)", "loop"),
                             ("pipeline, full (gate, record, audit)", "full")):
             m = statistics.median(values[path])
             lo, hi = statistics.quantiles([v - d for v in values[path]], n=4)[::2]

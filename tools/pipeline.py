@@ -29,15 +29,7 @@ from tools.catalog import Catalog, acatalog
 from tools.context import ToolContext
 from tools.definition import Tool
 from tools.errors import ArgumentError, ErrorType, ToolError, ToolReportedError, ToolTimeout
-from tools.execution import (
-    ToolAborted,
-    await_started,
-    cancel_started,
-    invoke_with_retries,
-    precheck,
-    start_remote,
-    starter_for,
-)
+from tools.execution import ToolAborted, invoke_with_retries, precheck
 from tools.gate import FROM_SETTINGS, GateDecision, PreparedCall, acan_use, load_gate
 from tools.models import ToolCall
 from tools.registry import Registry
@@ -268,22 +260,16 @@ class Pipeline:
         except _Stop as stop:
             return await self._stopped(request, ctx, key, stop, start)
         record = None
-        started: list[Any] = []  # a remote call the database thread sent once the record was committed
         if self.record:
-            starter = starter_for(tool, prepared.arguments, prepared.context)
-            try:
-                record = await records.open_record(
-                    tool=tool, name=tool.name, raw=request.arguments, ctx=ctx, key=key,
-                    status=ToolCall.Status.RUNNING, redact=self.redact, arguments=prepared.arguments_json,
-                    gate=decision, then=(lambda: started.append(start_remote(starter))) if starter else None,
-                )
-            except asyncio.CancelledError:
-                cancel_started(started)  # the caller is gone: so is the request nobody will record
-                raise
+            record = await records.open_record(
+                tool=tool, name=tool.name, raw=request.arguments, ctx=ctx, key=key,
+                status=ToolCall.Status.RUNNING, redact=self.redact, arguments=prepared.arguments_json,
+                gate=decision,
+            )
             if record is None:  # lost an idempotency race: another caller owns this call
                 return await self._replay_lost_race(key, request, ctx, start)
             logcontext.update(tool_call_id=record.pk)
-        return await self._execute(tool, prepared, record, start, started=started[0] if started else None)
+        return await self._execute(tool, prepared, record, start)
 
     async def _prepare(self, request: ToolCallRequest,
                        ctx: ToolContext) -> tuple[Tool, PreparedCall, GateDecision]:
@@ -384,12 +370,10 @@ class Pipeline:
         raise RuntimeError(f"idempotency key {request.idempotency_key!r} is taken but its call is gone")
 
     async def _execute(self, tool: Tool, prepared: PreparedCall, record: ToolCall | None,
-                       start: float, *, use_cache: bool = True, started: Any = None) -> ToolResult:
+                       start: float, *, use_cache: bool = True) -> ToolResult:
         try:
-            return await self._execute_once(tool, prepared, record, start, use_cache=use_cache,
-                                            started=started)
+            return await self._execute_once(tool, prepared, record, start, use_cache=use_cache)
         except asyncio.CancelledError:
-            cancel_started([started])
             if record is not None:  # do not leave the record "running" for ever
                 error = ToolError(ErrorType.EXECUTION_ERROR, f"the call to {tool.name} was cancelled")
                 with contextlib.suppress(Exception):
@@ -398,7 +382,7 @@ class Pipeline:
             raise
 
     async def _execute_once(self, tool: Tool, prepared: PreparedCall, record: ToolCall | None,
-                            start: float, *, use_cache: bool, started: Any = None) -> ToolResult:
+                            start: float, *, use_cache: bool) -> ToolResult:
         cache_key = _cache_key(tool, prepared) if (tool.cache_ttl and use_cache) else None
         if cache_key is not None:
             hit = await cache.aget(cache_key)
@@ -407,10 +391,7 @@ class Pipeline:
                                            attempts=0, cached=True, truncated=hit["truncated"])
         used = tool
         try:
-            if started is not None:  # already sent (no cache, retries or concurrency limit: see _starter)
-                value, attempts = await await_started(tool, started), 1
-            else:
-                value, attempts = await invoke_with_retries(tool, prepared.arguments, prepared.context)
+            value, attempts = await invoke_with_retries(tool, prepared.arguments, prepared.context)
         except Exception as exc:
             attempts, error = getattr(exc, "attempts", 1), _error_from(tool, exc)
             if error.type == ErrorType.VALIDATION_ERROR:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -46,13 +45,8 @@ async def get_by_key(key: str | None) -> ToolCall | None:
 async def open_record(*, tool: Tool | None, name: str, raw: Any, ctx: ToolContext, key: str | None,
                       status: str, redact: Redactor, arguments: dict[str, Any] | None = None,
                       error: ToolError | None = None, gate: GateDecision | None = None,
-                      pending_arguments: dict[str, Any] | None = None,
-                      then: Callable[[], None] | None = None) -> ToolCall | None:
-    """Create the row; ``None`` if another call already owns the idempotency ``key``.
-
-    ``then`` is called on the database thread once the row is committed (and only then):
-    the pipeline starts a remote call there, saving a hand-over back to the caller's loop
-    before the request goes out. It must not raise."""
+                      pending_arguments: dict[str, Any] | None = None) -> ToolCall | None:
+    """Create the row; ``None`` if another call already owns the idempotency ``key``."""
     now = timezone.now()
     user = ctx.user if getattr(ctx.user, "pk", None) else None
     fields: dict[str, Any] = {
@@ -73,25 +67,23 @@ async def open_record(*, tool: Tool | None, name: str, raw: Any, ctx: ToolContex
     if gate is not None:
         fields.update(gate_action=gate.action, gate_rule=gate.rule[:200], gate_reason=gate.reason)
     try:
-        return await _acreate(fields, then)
+        return await _acreate(fields)
     except IntegrityError:
         if key:
             return None
         raise
 
 
-def _create(fields: dict[str, Any], then: Callable[[], None] | None = None) -> ToolCall:
+def _create(fields: dict[str, Any]) -> ToolCall:
     with transaction.atomic():
         record = rows.insert(ToolCall(**fields))  # a taken idempotency key: IntegrityError
         note("opened", record)
-    if then is not None:
-        then()  # after the commit: the record exists before anything runs
-    return record
+        return record
 
 
 # Wrapped once (a SyncToAsync per call costs more than the hop); ``_create`` is looked up
 # at call time, so bench/engine.py can time it.
-_acreate = sync_to_async(lambda fields, then: _create(fields, then))
+_acreate = sync_to_async(lambda fields: _create(fields))
 
 
 def finish(record: ToolCall, status: str, *, redact: Redactor, duration_ms: float, result: Any = None,

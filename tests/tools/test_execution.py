@@ -1,7 +1,6 @@
 """Tool bodies run off the event loop, under a timeout, with retries and concurrency limits."""
 
 import asyncio
-import concurrent.futures
 import threading
 import time
 
@@ -257,61 +256,3 @@ async def test_sync_tools_also_respect_the_batch_limit(user):
     results = await pipeline(block, record=False).call_many(
         [req("block", {"n": i}) for i in range(9)], ToolContext(user=user), max_concurrency=3)
     assert [r.output for r in results] == list(range(9)) and counter.peak <= 3
-
-
-# -- a body that only sends a request elsewhere (tools.execution.starter_for) --------------------
-
-
-async def test_a_request_sent_from_the_database_thread_is_recorded_with_its_result(user):
-    sent: list[tuple[dict, int]] = []
-
-    async def remote(text: str) -> str:
-        """Reached only through its starter here."""
-        raise AssertionError("the pipeline should have sent the request through the starter")
-
-    def starter(kwargs, context):
-        def start():
-            sent.append((kwargs, threading.get_ident()))
-            future = concurrent.futures.Future()
-            future.set_result(f"remote says {kwargs['text']}")
-            return future
-        return start
-
-    remote.starter = starter
-    result = await pipeline(tool(remote)).call(req("remote", {"text": "hi"}), ToolContext(user=user))
-    assert result.ok and result.output == "remote says hi"
-    assert sent == [({"text": "hi"}, sent[0][1])] and sent[0][1] != threading.get_ident()  # not the loop
-    record = await ToolCall.objects.aget(pk=result.record_id)
-    assert record.status == ToolCall.Status.SUCCEEDED and record.result == "remote says hi"
-
-
-async def test_a_request_that_cannot_be_sent_fails_its_call_and_the_record_says_why(user):
-    async def remote(text: str) -> str:
-        """Its server has gone."""
-        raise AssertionError("not reached")
-
-    def starter(kwargs, context):
-        def start():
-            raise ConnectionError("the server went away")
-        return start
-
-    remote.starter = starter
-    result = await pipeline(tool(remote)).call(req("remote", {"text": "hi"}), ToolContext(user=user))
-    assert result.error.type == ErrorType.EXECUTION_ERROR
-    assert "ConnectionError: the server went away" in result.error.message
-    record = await ToolCall.objects.aget(pk=result.record_id)
-    assert record.status == ToolCall.Status.FAILED and "went away" in record.error["message"]
-
-
-async def test_a_tool_with_retries_runs_its_body_not_the_starter(user):
-    async def remote(text: str) -> str:
-        """Retried, so the pipeline runs the body itself."""
-        return f"body {text}"
-
-    def starter(kwargs, context):
-        raise AssertionError("the starter must not be used for a tool with retries")
-
-    remote.starter = starter
-    retried = tool(retry=FAST)(remote)
-    result = await pipeline(retried).call(req("remote", {"text": "x"}), ToolContext(user=user))
-    assert result.ok and result.output == "body x"

@@ -179,40 +179,17 @@ class Manager:
         async def call_mcp_tool(_toolgate_context: ToolContext, **arguments: Any) -> Any:
             return await manager.call(server, remote, arguments, _toolgate_context, name=registered)
 
-        def starter(arguments: dict[str, Any], context: ToolContext) -> Callable[[], Future[Any]]:
-            return manager.starter(server, remote, arguments, context, name=registered)
-
-        call_mcp_tool.starter = starter  # type: ignore[attr-defined]  # see tools.pipeline
         return call_mcp_tool
 
     async def call(self, server: str, remote: str, arguments: dict[str, Any], context: ToolContext,
                    *, name: str = "") -> Any:
         """Call a tool of a server from any loop; the converted result, or an exception."""
-        return await asyncio.wrap_future(self.starter(server, remote, arguments, context, name=name)())
-
-    def starter(self, server: str, remote: str, arguments: dict[str, Any], context: ToolContext,
-                *, name: str = "") -> Callable[[], Future[Any]]:
-        """Made on the caller's loop: a function that sends the call from *any thread* and
-        returns a future of the converted result (cancelling it cancels the request).
-
-        The pipeline has the database thread call it right after the call's record is
-        committed, so the request is on its way while control comes back to the caller's
-        loop: one thread hand-over fewer on every MCP call."""
+        connection = self.connections.get(server)
+        if connection is None or self._pid != os.getpid():
+            raise Unavailable(f"the MCP server {server!r} is not configured in this process")
         progress = _forwarder(context) if context.progress is not None else None
-        label = name or f"{server}__{remote}"
-
-        def start() -> Future[Any]:
-            connection = self.connections.get(server)
-            if connection is None or self._pid != os.getpid():
-                raise Unavailable(f"the MCP server {server!r} is not configured in this process")
-            return self.submit(_converted(connection, remote, arguments, progress, label))
-
-        return start
-
-
-async def _converted(connection: Connection, remote: str, arguments: dict[str, Any], progress: Any,
-                     label: str) -> Any:
-    return results.convert(label, await connection.call(remote, arguments, progress))
+        result = await self.run(connection.call(remote, arguments, progress))
+        return results.convert(name or f"{server}__{remote}", result)
 
 
 _pending: set[asyncio.Task[None]] = set()  # progress reports in flight (kept from the GC)
