@@ -179,7 +179,12 @@ def record(*entries: Entry) -> list[AuditEvent]:
     if not entries:
         return []
     alias = router.db_for_write(AuditEvent)
-    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+    connection = connections[alias]
+    # Inside the caller's transaction (a tool call's record) no savepoint is needed: the
+    # events must commit or roll back with that record anyway, and a savepoint would cost two
+    # more statements on every call. A failure here still rolls the whole transaction back.
+    nested = connection.in_atomic_block
+    with transaction.atomic(using=alias, savepoint=not nested), connection.cursor() as cursor:
         seq, prev = _locked_head(alias, cursor)
         now = timezone.now()  # taken under the lock, so time never goes backwards along the chain
         events = []

@@ -242,6 +242,12 @@ TOOLS_MCP_CONNECT_WAIT = env_float("TOOLS_MCP_CONNECT_WAIT", 10.0, minimum=0.0)
 TOOLS_MCP_RELOAD_SECONDS = env_float("TOOLS_MCP_RELOAD_SECONDS", 5.0, minimum=0.0)
 TOOLS_MCP_BACKOFF_MAX = env_float("TOOLS_MCP_BACKOFF_MAX", 30.0, minimum=0.1)
 TOOLS_MCP_PING_SECONDS = env_float("TOOLS_MCP_PING_SECONDS", 15.0, minimum=0.1)
+# "legacy": the initialize handshake (2025-11-25 and older), list changes as notifications;
+# "auto": ask the server (server/discover) and use 2026-07-28 where it offers it, list
+# changes through a subscriptions/listen stream (docs/mcp.md).
+TOOLS_MCP_PROTOCOL = env_str("TOOLS_MCP_PROTOCOL", "legacy")
+if TOOLS_MCP_PROTOCOL not in ("legacy", "auto"):
+    raise ImproperlyConfigured(f"TOOLS_MCP_PROTOCOL must be 'legacy' or 'auto', got {TOOLS_MCP_PROTOCOL!r}")
 
 # Toolgate as an MCP server at /mcp (docs/mcp.md, "Toolgate as an MCP server").
 MCP_SERVER_ENABLED = env_bool("MCP_SERVER_ENABLED", True)

@@ -83,9 +83,13 @@ class McpTool(Tool):
 
 
 def build(spec: ServerSpec, listed: Iterable[Any], call: Callable[[str], CallFn],
-          access: Any = None, taken: Callable[[str], bool] = lambda name: False) -> list[Entry]:
-    """An :class:`Entry` for every listed tool. ``call(remote_name)`` gives the coroutine
-    function that runs it; ``taken(name)`` says whether another source already holds a name."""
+          access: Any = None, taken: Callable[[str], bool] = lambda name: False,
+          previous: dict[str, tuple[Any, Tool]] | None = None) -> list[Entry]:
+    """An :class:`Entry` for every listed tool, in the order listed. ``call(remote_name)``
+    gives the coroutine function that runs it; ``taken(name)`` says whether another source
+    already holds a name. ``previous`` maps a remote name to the listed item and the Tool
+    built from it last time, under the same ``spec``: a tool listed again exactly as before
+    is reused, not rebuilt (a ``list_changed`` usually changes a few tools of many)."""
     entries: list[Entry] = []
     seen: set[str] = set()
     for item in listed:
@@ -102,8 +106,10 @@ def build(spec: ServerSpec, listed: Iterable[Any], call: Callable[[str], CallFn]
                 f"{name!r} is already taken (the server lists {remote!r} twice, or another tool "
                 "has that name); this one was not registered")))
             continue
+        before = previous.get(remote) if previous else None
         try:
-            tool = _tool(spec, item, name, call(remote), access)
+            tool = before[1] if before is not None and before[0] == item else _tool(
+                spec, item, name, call(remote), access)
         except ToolDefinitionError as exc:
             entries.append(Entry(remote, name, refused=_one_line(exc)))
             continue

@@ -24,6 +24,7 @@ import mcp_types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost, ToolsListChanged
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 CONNECTED, CONNECTING, DISCONNECTED, DISABLED = "connected", "connecting", "disconnected", "disabled"
 MAX_PAGES = 1000  # a server whose cursor never ends cannot hang discovery
+MODERN = "2026-07-28"  # the first revision without the handshake: list changes come by subscriptions/listen
 CLIENT_INFO = mcp_types.Implementation(name="toolgate", version="0.1.0")
 
 
@@ -69,6 +71,8 @@ class Connection:
         self._relist = asyncio.Event()
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.listening = False  # a subscriptions/listen stream for tool-list changes is open
+        self.built: dict[str, tuple[Any, Any]] = {}  # remote name -> (listed item, Tool): reused if unchanged
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -85,6 +89,7 @@ class Connection:
     def retune(self, spec: ServerSpec) -> None:
         """Same session, new policy settings (groups, timeout, risk): rebuild the tools."""
         self.spec = spec
+        self.built = {}  # built under the old settings
         if self.client is not None:
             self._register(self.listing)
 
@@ -141,8 +146,8 @@ class Connection:
                         self.tuning.connect_timeout, read=max(spec.timeout, 300.0)))
                     await stack.enter_async_context(http)
                     transport = streamable_http_client(spec.url, http_client=http)
-                client = Client(transport, mode="legacy", message_handler=self._on_message,
-                                client_info=CLIENT_INFO, cache=None)
+                client = Client(transport, mode=getattr(self.tuning, "protocol", "legacy"),
+                                message_handler=self._on_message, client_info=CLIENT_INFO, cache=None)
                 # asyncio's timeout, not anyio's: the client's task group outlives this block.
                 async with asyncio.timeout(self.tuning.connect_timeout):
                     await stack.enter_async_context(client)
@@ -151,7 +156,50 @@ class Connection:
         return opened()
 
     async def _serve(self, client: Client) -> None:
-        """Until the connection is lost: re-discover on list_changed, check it is alive."""
+        """Until the connection is lost: re-discover on list_changed, check it is alive.
+
+        On 2026-07-28 there is no ping and list changes come on a ``subscriptions/listen``
+        stream, which a task of its own follows; a dead stdio server still ends the session
+        (its pipe closes), and a dead HTTP server fails the next call."""
+        modern = is_modern(client)
+        listener = asyncio.get_running_loop().create_task(self._listen(client)) if modern else None
+        try:
+            await self._watch(client, ping=not modern)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await listener
+
+    async def _listen(self, client: Client) -> None:
+        """Follow the server's ``subscriptions/listen`` stream: each ``ToolsListChanged``
+        makes the session discover again. A lost stream is opened again, with a discovery
+        (events are not replayed); a server that does not serve it is noted once."""
+        delay = self.tuning.backoff_start
+        while True:
+            try:
+                async with client.listen(tools_list_changed=True) as subscription:
+                    self.listening = bool(subscription.honored.tools_list_changed)
+                    if not self.listening:
+                        logger.info("MCP server %s does not send tool-list changes", self.spec.name)
+                        return
+                    delay = self.tuning.backoff_start
+                    async for event in subscription:
+                        if isinstance(event, ToolsListChanged):
+                            self._relist.set()
+                return  # the server closed the stream gracefully
+            except (ListenNotSupportedError, MCPError) as exc:
+                self.listening = False
+                logger.info("MCP server %s: no subscriptions/listen (%s); tool-list changes are not "
+                            "followed on this session", self.spec.name, exc)
+                return
+            except SubscriptionLost:
+                self.listening = False
+                self._relist.set()  # something may have changed while the stream was down
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.tuning.backoff_max)
+
+    async def _watch(self, client: Client, *, ping: bool) -> None:
         next_ping = time.monotonic() + self.tuning.ping_interval
         while True:
             with contextlib.suppress(TimeoutError):
@@ -163,7 +211,7 @@ class Connection:
             if self._relist.is_set():
                 self._relist.clear()
                 await self._discover(client)
-            if time.monotonic() >= next_ping:
+            if ping and time.monotonic() >= next_ping:
                 with anyio.fail_after(self.tuning.connect_timeout):
                     await client.session.send_request(mcp_types.PingRequest(), mcp_types.EmptyResult)
                 self._touch()
@@ -186,7 +234,10 @@ class Connection:
         mine = set(self.registered)
         entries = catalog.build(
             self.spec, listing, call=lambda remote: self._call_fn(self.spec.name, remote),
-            access=self.access, taken=lambda name: name in self.registry and name not in mine)
+            access=self.access, taken=lambda name: name in self.registry and name not in mine,
+            previous=self.built)
+        self.built = {e.remote_name: (item, e.tool) for item, e in zip(listing, entries, strict=True)
+                      if e.tool is not None}
         tools = [e.tool for e in entries if e.tool is not None]
         refused = dict((tool.name, reason) for tool, reason in self.registry.replace(self.registered, tools))
         self.registered = [t.name for t in tools if t.name not in refused]
@@ -268,6 +319,11 @@ async def list_all_tools(client: Client, page_timeout: float) -> list[Any]:
         seen.add(cursor)
     logger.warning("tools/list still had more pages after %d; the rest were not read", MAX_PAGES)
     return tools
+
+
+def is_modern(client: Client) -> bool:
+    """Whether the session speaks 2026-07-28 or later (no handshake, no ping)."""
+    return str(getattr(client.session, "protocol_version", "") or "") >= MODERN
 
 
 def describe_error(exc: BaseException) -> str:

@@ -40,6 +40,7 @@ class Tuning:
     backoff_max: float = 30.0
     watch_interval: float = 0.5
     ping_interval: float = 15.0
+    protocol: str = "legacy"  # the SDK's Client mode: "legacy" (handshake) or "auto" (2026-07-28 if offered)
 
 
 class Manager:

@@ -116,7 +116,8 @@ def _save_quietly(name: str, status: Status) -> None:
 
 def tuning_from_settings() -> Tuning:
     return Tuning(connect_timeout=settings.TOOLS_MCP_CONNECT_TIMEOUT,
-                  backoff_max=settings.TOOLS_MCP_BACKOFF_MAX, ping_interval=settings.TOOLS_MCP_PING_SECONDS)
+                  backoff_max=settings.TOOLS_MCP_BACKOFF_MAX, ping_interval=settings.TOOLS_MCP_PING_SECONDS,
+                  protocol=settings.TOOLS_MCP_PROTOCOL)
 
 
 def connect_signals(source: McpSource) -> None:

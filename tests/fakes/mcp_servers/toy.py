@@ -24,6 +24,7 @@ from typing import Any
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 
 ARGS: argparse.Namespace
 OBJ: dict[str, Any] = {"type": "object", "properties": {}}
@@ -60,6 +61,7 @@ BASE_TOOLS = [
 ]
 LATE = _tool("late", "A tool that appeared after start-up.", read_only_hint=True)
 TOOLS: list[types.Tool] = []
+BUS = InMemorySubscriptionBus()  # subscriptions/listen streams (2026-07-28 clients)
 
 
 def _events_path() -> Path:
@@ -68,7 +70,7 @@ def _events_path() -> Path:
 
 def record(**event: Any) -> None:
     with _events_path().open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"at": time.time(), **event}) + "\n")
+        fh.write(json.dumps({"at": time.time(), "ppid": os.getppid(), **event}) + "\n")
 
 
 async def list_tools(ctx: ServerRequestContext,
@@ -132,7 +134,10 @@ async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestPara
     if name == "add_tool":
         if LATE not in TOOLS:
             TOOLS.append(LATE)
-        await ctx.session.send_tool_list_changed()
+        if ARGS.no_listen or not _modern(ctx):
+            await ctx.session.send_tool_list_changed()  # the handshake-era notification
+        else:
+            await BUS.publish(ToolsListChanged())  # 2026-07-28: on every subscriptions/listen stream
         return text("added")
     if name == "late":
         return text("late tool ran")
@@ -144,7 +149,12 @@ def build() -> Server:
     TOOLS.extend(_tool(f"t{i:04d}", f"Generated tool number {i}: echoes its text.", TEXT,
                        read_only_hint=True)
                  for i in range(ARGS.extra_tools))
-    return Server("toy", on_list_tools=list_tools, on_call_tool=call_tool)
+    listen = None if ARGS.no_listen else ListenHandler(BUS)
+    return Server("toy", on_list_tools=list_tools, on_call_tool=call_tool, on_subscriptions_listen=listen)
+
+
+def _modern(ctx: ServerRequestContext) -> bool:
+    return str(getattr(ctx, "protocol_version", "") or "") >= "2026-07-28"
 
 
 async def serve_stdio(server: Server) -> None:
@@ -173,6 +183,7 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=0)
     parser.add_argument("--events", default="")
     parser.add_argument("--endless", action="store_true")
+    parser.add_argument("--no-listen", action="store_true", help="do not serve subscriptions/listen")
     ARGS = parser.parse_args()
     server = build()
     if ARGS.transport == "stdio":

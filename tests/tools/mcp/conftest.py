@@ -84,7 +84,11 @@ def http_toy(tmp_path):
             time.sleep(0.1)
     yield url, events_file
     process.terminate()
-    process.wait(10)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:  # uvicorn waits for open streams (a subscriptions/listen)
+        process.kill()
+        process.wait(10)
 
 
 def read_events(path: Path) -> list[dict]:

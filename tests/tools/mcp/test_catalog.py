@@ -62,3 +62,19 @@ def test_control_characters_are_stripped_from_descriptions_and_long_ones_cut():
     item = types.Tool(name="t", description="evil\x1b[31m text" + "y" * 5000, input_schema={"type": "object"})
     [entry] = build(SPEC, [item], call=lambda remote: noop)
     assert "\x1b" not in entry.tool.description and len(entry.tool.description) <= 4001
+
+
+def test_a_tool_listed_again_unchanged_is_reused_and_a_changed_one_rebuilt():
+    first = [tool("same", read_only_hint=True), tool("edited", read_only_hint=True)]
+    built = build(SPEC, first, call=lambda remote: noop)
+    previous = {e.remote_name: (item, e.tool) for item, e in zip(first, built, strict=True)}
+    edited = types.Tool(name="edited", description="now it deletes things",
+                        input_schema={"type": "object", "properties": {}},
+                        annotations=types.ToolAnnotations(destructive_hint=True))
+    again = build(SPEC, [tool("same", read_only_hint=True), edited, tool("new")],
+                  call=lambda remote: noop, previous=previous)
+    same, changed, new = (e.tool for e in again)
+    assert same is built[0].tool  # equal listing: the very same Tool (its exports stay cached)
+    assert changed is not built[1].tool
+    assert changed.description == "now it deletes things" and changed.risk == "high"
+    assert new is not None and new.name == "srv__new"

@@ -193,3 +193,18 @@ async def test_a_tool_policys_groups_limit_one_tool_of_a_server(pipeline, toy, u
     refused = await call(pipeline, "toy__delete_file", {"path": "p"}, other_user)
     assert refused.error.type == "permission_denied"
     assert not [e for e in events(toy) if e["tool"] == "delete_file"]
+
+
+async def test_the_record_is_committed_before_the_request_reaches_the_server(pipeline, toy, user):
+    # The database thread sends the request once the record is committed (one hand-over
+    # fewer); the server must never see a call that has no record yet.
+    task = asyncio.create_task(call(pipeline, "toy__slow", {"seconds": 1.5}, user, call_id="early"))
+    await eventually(lambda: any(e["tool"] == "slow" for e in events(toy)))
+    seen = await ToolCall.objects.aget(call_id="early")
+    assert seen.status == "running"
+    kinds = [e.kind async for e in AuditEvent.objects.filter(tool_call_id=seen.pk).order_by("seq")]
+    assert kinds[-1] == "call.started"
+    result = await task
+    assert result.ok
+    assert (await ToolCall.objects.aget(call_id="early")).status == "succeeded"
+    assert len([e for e in events(toy) if e["tool"] == "slow"]) == 1
