@@ -167,7 +167,7 @@ async def list_tasks(ctx: ServerRequestContext, params: types.PaginatedRequestPa
     _guard(ctx)
     records = _of_token(ctx).order_by("-pk")
     if params.cursor:
-        if not params.cursor.isdigit():
+        if not (params.cursor.isascii() and params.cursor.isdigit() and len(params.cursor) <= 18):
             raise MCPError(code=INVALID_PARAMS, message=f"Invalid cursor {params.cursor!r}.")
         records = records.filter(pk__lt=int(params.cursor))
     page = [r async for r in records[:PAGE]]

@@ -8,9 +8,11 @@ call goes through the same client session's JSON-RPC dispatcher (:func:`call_as_
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import httpx2
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -19,7 +21,7 @@ from approvals import services
 from approvals.models import ApprovalRequest, AuditEvent
 from assistant import tokens
 from tests.assistant.mcp.conftest import SERVER_ENV, start_daphne, stop, with_client
-from tests.assistant.mcp.test_approval import parked
+from tests.assistant.mcp.test_approval import _headers, parked
 from tests.browser.conftest import _server_env
 from tools.models import Note, ToolCall
 
@@ -254,3 +256,42 @@ def test_tasks_methods_do_not_exist_on_the_2026_revision(live: Any, secret: str,
         return refused.value.error
 
     assert run(background, live.url, secret, use, mode="2026-07-28").code == -32601
+
+
+def test_malformed_task_requests_are_protocol_errors_and_run_nothing(live: Any, secret: str,
+                                                                    background: Any) -> None:
+    async def use(client: Any) -> Any:
+        errors = []
+        for params in ({"name": "calculator", "arguments": {"expression": "1"}, "task": "soon"},
+                       {"name": "calculator", "arguments": {"expression": "1"}, "task": {"ttl": "long"}}):
+            with pytest.raises(MCPError) as refused:
+                await client.session._dispatcher.send_raw_request("tools/call", params, {})
+            errors.append(refused.value.error)
+        for cursor in ("abc", "-1", "9" * 40):
+            with pytest.raises(MCPError) as refused:
+                await client.session.send_request(types.ListTasksRequest(
+                    params=types.PaginatedRequestParams(cursor=cursor)), types.ListTasksResult)
+            errors.append(refused.value.error)
+        with pytest.raises(MCPError) as refused:
+            await client.session._dispatcher.send_raw_request("tasks/get", {}, {})
+        errors.append(refused.value.error)
+        return errors
+
+    errors = run(background, live.url, secret, use)
+    assert [e.code for e in errors] == [-32602] * 6
+    assert not ToolCall.objects.exists()
+
+
+def test_notifications_cancelled_leaves_a_tasks_call_waiting(live: Any, secret: str, alice: Any) -> None:
+    note = Note.objects.create(owner=alice, text="a task")
+    call = {"jsonrpc": "2.0", "id": 31, "method": "tools/call",
+            "params": {"name": "delete_note", "arguments": {"note_id": note.pk}, "task": {}}}
+    with httpx2.Client(timeout=30) as http:
+        answered = http.post(f"{live.url}/mcp", headers=_headers(secret), content=json.dumps(call))
+        assert '"taskId"' in answered.text
+        cancelled = http.post(f"{live.url}/mcp", headers=_headers(secret), content=json.dumps(
+            {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 31}}))
+        assert cancelled.status_code == 202
+    request = parked()
+    assert request.status == ApprovalRequest.Status.PENDING
+    assert ToolCall.objects.get(pk=request.tool_call_id).status == ToolCall.Status.PENDING
