@@ -24,6 +24,7 @@ call waits for is an approver's, not the client's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,8 @@ from assistant.mcp import server, waiting
 from tools.models import ToolCall
 from tools.pipeline import Pipeline, ToolResult
 
+logger = logging.getLogger(__name__)
+
 VERSION = "2025-11-25"  # the revision whose core has tasks (2026-07-28 moved them to an extension)
 RELATED = "io.modelcontextprotocol/related-task"
 METHOD_NOT_FOUND, INVALID_PARAMS = -32601, -32602
@@ -47,6 +50,14 @@ ANSWER_WITHIN = 1.0  # seconds a call that runs at once may take before its task
 PAGE = 50
 
 _background: set[asyncio.Future[Any]] = set()  # calls still running after their task was answered
+
+
+def _finished(call: asyncio.Future[Any]) -> None:
+    """A task's call has ended; one that failed after its task was answered is logged (its
+    record says what happened, as the pipeline finishes every record it opens)."""
+    _background.discard(call)
+    if not call.cancelled() and call.exception() is not None and not isinstance(call.exception(), MCPError):
+        logger.error("MCP task call failed", exc_info=call.exception())
 
 
 def _ms(seconds: float) -> int:
@@ -134,7 +145,7 @@ async def create(ctx: ServerRequestContext,
     call = asyncio.ensure_future(server.start_call(
         ctx, params, task={"id": task_id, "ttl": min(asked, limit) if asked and asked > 0 else limit}))
     _background.add(call)
-    call.add_done_callback(_background.discard)
+    call.add_done_callback(_finished)
     await asyncio.wait({call}, timeout=ANSWER_WITHIN)
     record = None
     if not call.done():  # still running: its record is there (or it is about to be)
