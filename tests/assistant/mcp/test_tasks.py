@@ -20,9 +20,9 @@ from mcp.shared.exceptions import MCPError
 from approvals import services
 from approvals.models import ApprovalRequest, AuditEvent
 from assistant import tokens
-from tests.assistant.mcp.conftest import SERVER_ENV, start_daphne, stop, with_client
+from tests.assistant.mcp.conftest import SERVER_ENV, with_client
 from tests.assistant.mcp.test_approval import _headers, parked
-from tests.browser.conftest import _server_env
+from tests.live import Daphne
 from tools.models import Note, ToolCall
 
 
@@ -227,20 +227,16 @@ def test_an_unknown_task_id_is_an_error(live: Any, secret: str, background: Any)
 
 
 def test_a_task_outlives_the_process_that_created_it(
-        live: Any, secret: str, alice: Any, approver: Any, background: Any, slow_llm: Any,
-        tmp_path: Any) -> None:
+        live: Any, secret: str, alice: Any, approver: Any, background: Any, tmp_path: Any) -> None:
     note = Note.objects.create(owner=alice, text="survives")
-    short_lived = start_daphne({**_server_env("", slow_llm), **SERVER_ENV}, tmp_path, "short-lived")
-    try:
+    with Daphne(tmp_path / "short-lived.log", **SERVER_ENV) as short_lived:
         async def create(client: Any) -> Any:
             return types.CreateTaskResult.model_validate(
                 await call_as_task(client, "delete_note", {"note_id": note.pk})).task
 
         task = run(background, short_lived.url, secret, create)
         request = parked()
-    finally:
-        stop(short_lived)
-    assert short_lived.process.returncode is not None
+    assert short_lived.process is not None and short_lived.process.poll() is not None  # it is gone
     services.decide(request.pk, approver, services.APPROVE)
 
     async def fetch(client: Any) -> Any:
