@@ -254,6 +254,8 @@ MCP_SERVER_ENABLED = env_bool("MCP_SERVER_ENABLED", True)
 MCP_SERVER_MAX_REQUEST_BYTES = env_int("MCP_SERVER_MAX_REQUEST_BYTES", 1_048_576, minimum=1024)
 MCP_SERVER_KEEPALIVE_SECONDS = env_float("MCP_SERVER_KEEPALIVE_SECONDS", 10.0, minimum=0.1)
 MCP_SERVER_POLL_SECONDS = env_float("MCP_SERVER_POLL_SECONDS", 1.0, minimum=0.05)
+# How long an MCP task (a task-augmented tools/call) can be read; a client may ask for less.
+MCP_SERVER_TASK_TTL_SECONDS = env_int("MCP_SERVER_TASK_TTL_SECONDS", 7 * 24 * 3600, minimum=60)
 
 # --- Realtime (docs/protocol.md) ----------------------------------------------------------
 REALTIME_REPLAY_EVENTS = env_int("REALTIME_REPLAY_EVENTS", 20_000, minimum=100)

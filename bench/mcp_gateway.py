@@ -11,9 +11,22 @@
    open MCP request. Target: under 300 ms. Baseline in the same run: the decide POST's own
    round trip.
 
+   - *embedded*: one Daphne (SQLite, in-process channel layer); the decision is carried out
+     on the server's own loop, which wakes the open request in the same process.
+   - *production*: PostgreSQL, Redis, a Celery worker and **two** Daphne processes. The MCP
+     request is open on the first; the click goes to the second, which hands the decision to
+     the worker; the worker runs the call and the wake-up reaches the first Daphne through
+     the channel layer (Redis). The first Daphne's poll of the record is set to 30 s, so a
+     figure far below that can only have come through Redis.
+
     python bench/mcp_gateway.py [--mode embedded|production] [--calls N] [--rounds N] [--approvals N]
 
-Production mode needs ``DATABASE_URL`` and ``REDIS_URL`` (``eval "$(.ci/services start)"``).
+Production mode needs ``DATABASE_URL`` and ``REDIS_URL``; from the repository root::
+
+    export TOOLGATE_SERVICES_DIR=/tmp/toolgate-services
+    eval "$(.ci/services start)"; export DATABASE_URL REDIS_URL
+    .venv/bin/python bench/mcp_gateway.py --mode production
+    .ci/services stop
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from bench import _stack  # noqa: E402
 
 TARGET_CLICK_MS = 300.0
+PRODUCTION_POLL_SECONDS = "30"  # production: the wake-up must come through Redis, not the poll
 
 
 def start_plain(stack: _stack.Stack) -> str:
@@ -69,6 +83,8 @@ async def timed_calls(url: str, headers: dict[str, str], calls: int) -> list[flo
 
 async def click_to_result(stack: _stack.Stack, secret: str, bob_cookie: str,
                           alice: Any) -> tuple[float, float]:
+    """The MCP request on the first web process; the click on the last one (the second, in
+    production mode)."""
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
@@ -87,13 +103,14 @@ async def click_to_result(stack: _stack.Stack, secret: str, bob_cookie: str,
             request = await pending.afirst()
             if request is None:
                 await asyncio.sleep(0.01)
-        async with httpx2.AsyncClient(base_url=stack.origin, cookies={"sessionid": bob_cookie}) as admin:
+        decider = f"http://127.0.0.1:{stack.web_ports[-1]}"
+        async with httpx2.AsyncClient(base_url=decider, cookies={"sessionid": bob_cookie}) as admin:
             page = await admin.get(f"/admin/approvals/approvalrequest/{request.pk}/change/")
             csrf = page.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
             start = time.perf_counter()
             posted = await admin.post(f"/admin/approvals/approvalrequest/{request.pk}/decide/",
                                       data={"csrfmiddlewaretoken": csrf, "decision": "approve"},
-                                      headers={"Referer": f"{stack.origin}/admin/"})
+                                      headers={"Referer": f"{decider}/admin/"})
             post_ms = (time.perf_counter() - start) * 1000
             result = await call
             total_ms = (time.perf_counter() - start) * 1000
@@ -108,7 +125,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="interleaved blocks per side")
     parser.add_argument("--approvals", type=int, default=5)
     args = parser.parse_args()
-    stack = _stack.configure(args.mode, MCP_SERVER_POLL_SECONDS="1.0")
+    poll = PRODUCTION_POLL_SECONDS if args.mode == "production" else "1.0"
+    stack = _stack.configure(args.mode, MCP_SERVER_POLL_SECONDS=poll)
     import django
 
     django.setup()
@@ -124,7 +142,7 @@ def main() -> None:
     bob.user_permissions.add(Permission.objects.get(codename="decide", content_type__app_label="approvals"))
     secret = tokens.create(alice, "bench").secret
     with _stack.running(stack):
-        _stack.start_web(stack)
+        _stack.start_web(stack, 2 if args.mode == "production" else 1)
         if args.mode == "production":
             _stack.start_worker(stack)
         plain = start_plain(stack)
@@ -139,6 +157,9 @@ def main() -> None:
                   for _ in range(args.approvals)]
     g, p = statistics.median(gate_ms), statistics.median(plain_ms)
     print(f"mode: {args.mode}; {args.rounds} x {args.calls} calls per side, interleaved")
+    if args.mode == "production":
+        print(f"approvals: request open on Daphne 1, click on Daphne 2, call run by the Celery worker, "
+              f"wake-up through Redis (Daphne 1 polls the record only every {poll} s)")
     print(f"tools/call through Toolgate  median {g:7.2f} ms  p90 {_stack.percentile(gate_ms, 90):7.2f} ms")
     print(f"tools/call plain SDK server  median {p:7.2f} ms  p90 {_stack.percentile(plain_ms, 90):7.2f} ms")
     print(f"overhead {g - p:+.2f} ms per call; ratio Toolgate/plain {g / p:.2f}x")

@@ -9,8 +9,9 @@ Before the SDK sees a request it is authenticated here with a personal API token
 (``Authorization: Bearer tg_…``; 401 with ``WWW-Authenticate: Bearer`` otherwise), its
 body is capped at ``MCP_SERVER_MAX_REQUEST_BYTES`` (413, a JSON-RPC error), and two
 messages are looked at because a stateless server would otherwise lose them:
-``initialize`` (the client's name and version are remembered for the token, for the
-audit of later calls) and ``notifications/cancelled`` (cancels the parked call of that
+``initialize`` (its answer carries a signed ``Mcp-Session-Id`` naming the client, see
+``sessions``, which later requests send back; the client is also remembered for the token,
+for a client that does not) and ``notifications/cancelled`` (cancels the parked call of that
 request, whichever process holds it).
 """
 
@@ -27,13 +28,14 @@ from django.conf import settings
 from django.core.cache import cache
 
 from assistant import tokens
-from assistant.mcp import waiting
+from assistant.mcp import sessions, waiting
 from assistant.models import ApiToken
 
 logger = logging.getLogger(__name__)
 
 PATH = "/mcp"
 TOKEN_SCOPE_KEY = "toolgate.token"  # noqa: S105 (a scope key, not a secret)
+SESSION_SCOPE_KEY = "toolgate.mcp_session"
 CLIENT_CACHE_SECONDS = 7 * 24 * 3600
 PARSE_ERROR, INVALID_REQUEST = -32700, -32600
 
@@ -82,19 +84,21 @@ async def _read_body(receive: Any, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _look_at(body: bytes, token: ApiToken) -> str | None:
+async def _look_at(body: bytes, token: ApiToken) -> tuple[str | None, dict[str, str] | None]:
     """Remember an ``initialize``'s client; carry out a ``notifications/cancelled``. The
-    reason to refuse the message, for what the SDK would not answer with an error itself."""
+    reason to refuse the message, for what the SDK would not answer with an error itself,
+    and the client an ``initialize`` names."""
+    client = None
     try:
         parsed = json.loads(body)
     except ValueError:
-        return None  # the SDK answers with a parse error
+        return None, None  # the SDK answers with a parse error
     for message in parsed if isinstance(parsed, list) else [parsed]:
         if not isinstance(message, dict):
             continue
         ident = message.get("id")
         if ident is not None and (not isinstance(ident, str | int) or isinstance(ident, bool)):
-            return "Invalid request: a JSON-RPC id must be a string or an integer."
+            return "Invalid request: a JSON-RPC id must be a string or an integer.", None
         params = message.get("params") if isinstance(message.get("params"), dict) else {}
         method = message.get("method")
         if method == "initialize" and isinstance(params.get("clientInfo"), dict):
@@ -105,7 +109,7 @@ async def _look_at(body: bytes, token: ApiToken) -> str | None:
             cancelled = await waiting.cancel(token.pk, str(params["requestId"]))
             if cancelled is not None:
                 logger.info("MCP client cancelled parked call %s", cancelled)
-    return None
+    return None, client
 
 
 class Endpoint:
@@ -127,7 +131,7 @@ class Endpoint:
     async def _run(self, ready: asyncio.Future[None]) -> None:
         from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-        from assistant.mcp.server import build
+        from assistant.mcp.app import build
 
         manager = StreamableHTTPSessionManager(
             app=build(), stateless=True, json_response=False,
@@ -164,13 +168,38 @@ class Endpoint:
             await _respond(send, 413, INVALID_REQUEST, (
                 f"The request body is larger than {settings.MCP_SERVER_MAX_REQUEST_BYTES} bytes."))
             return
-        refused = await _look_at(body, token)
+        session = None
+        if (named := _header(scope, b"mcp-session-id")) is not None:
+            session = sessions.read(named, token.pk)
+            if session is None:  # altered, another token's, or signed with an old key
+                await _respond(send, 404, INVALID_REQUEST, (
+                    "Session not found: this Mcp-Session-Id was not issued to this token; "
+                    "start a new session with initialize."))
+                return
+        refused, client = await _look_at(body, token)
         if refused is not None:
             await _respond(send, 400, INVALID_REQUEST, refused)
             return
+        if client is not None and session is None:
+            minted = sessions.mint(token.pk, client["name"], client["version"])
+            session = sessions.read(minted, token.pk)
+            send = _with_header(send, b"mcp-session-id", minted.encode("ascii"))
         receive = _replay(body, receive)
         await self._ensure_started()
-        await self.manager.handle_request({**scope, TOKEN_SCOPE_KEY: token}, receive, send)
+        await self.manager.handle_request({**scope, TOKEN_SCOPE_KEY: token, SESSION_SCOPE_KEY: session},
+                                          receive, send)
+
+
+def _with_header(send: Any, name: bytes, value: bytes) -> Any:
+    """``send`` with one more header on the response (the ``initialize`` answer's session id)."""
+
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != name]
+            message = {**message, "headers": [*headers, (name, value)]}
+        await send(message)
+
+    return sending
 
 
 def _replay(body: bytes, receive: Any) -> Any:

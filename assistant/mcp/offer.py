@@ -40,6 +40,8 @@ class Offered:
                 "destructiveHint": not self.tool.read_only and str(self.tool.risk) == "high",
                 "openWorldHint": True,
             },
+            # 2025-11-25: any call may be made a task (call now, fetch the outcome later).
+            "execution": {"taskSupport": "optional"},
             "_meta": {"toolgate/risk": str(self.tool.risk), "toolgate/needsApproval": self.gated},
         }
 

@@ -8,7 +8,9 @@ anyway, so a decision carried out by a process it cannot hear (two embedded-mode
 processes share only the database) still reaches it. Between looks it sends keep-alives.
 
 Cancelling (``notifications/cancelled``) closes the parked call without running it: the
-record becomes ``denied`` and its approval request ``cancelled``, both audited. A client
+record becomes ``denied`` and its approval request ``cancelled``, both audited. It never
+touches a task's call: a task's request was answered already, and the protocol cancels a
+task with ``tasks/cancel`` only (``tasks``). A client
 that merely goes away cancels nothing: the call stays in the queue.
 """
 
@@ -117,7 +119,7 @@ async def cancel(token_id: int, request_id: str) -> int | None:
     record = await ToolCall.objects.filter(
         status=ToolCall.Status.PENDING, scope__source="mcp", scope__mcp__token=token_id,
         scope__mcp__request_id=request_id,
-    ).order_by("-pk").afirst()
+    ).exclude(scope__mcp__has_key="task").order_by("-pk").afirst()  # a task is cancelled by tasks/cancel
     if record is None:
         return None
     result = await Pipeline().deny_pending(record.pk, CANCEL_REASON, rule=CANCEL_RULE)
