@@ -110,6 +110,15 @@ async def take_over(run: Run, calls: Calls, events: Recorder | None = None) -> R
     return await engine(calls, events).carry_on(run.pk)
 
 
+async def streaming(events: Recorder) -> None:
+    """Until the driver has streamed its first text."""
+    for _ in range(600):
+        if events.of("assistant.delta"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing streamed; saw {events.types()}")
+
+
 def tool_results(fake) -> list[dict]:
     return [m for m in fake.bodies()[-1]["messages"] if m["role"] == "tool"]
 
@@ -128,7 +137,8 @@ async def test_a_run_cut_off_mid_stream_is_requested_again_and_its_streamed_text
     assert retry["message_id"] == str(turn_message_id(run))  # the id the dead driver streamed under
     types = events.types()
     assert types.index("assistant.retry") < types.index("assistant.delta") < types.index("run.finished")
-    stored = [(m.role, m.content) async for m in Message.objects.filter(conversation=convo).order_by("position")]
+    rows = Message.objects.filter(conversation=convo).order_by("position")
+    stored = [(m.role, m.content) async for m in rows]
     assert stored == [("user", "hello"), ("assistant", ANSWER)]  # one answer, no duplicate
     assert (await Message.objects.aget(role="assistant")).pk == turn_message_id(run)
     await done.arefresh_from_db()
@@ -256,8 +266,7 @@ async def test_a_stop_from_another_process_reaches_the_driver_over_the_channel_l
     events = Recorder()
     driving = asyncio.create_task(Engine(pipeline=Pipeline(registry(calls)), emit=events,
                                          remote_cancel=True).carry_on(run.pk))
-    while not events.of("assistant.delta"):
-        await asyncio.sleep(0.05)
+    await streaming(events)
 
     await sync_to_async(store.request_cancel)(run.pk)  # what Engine.cancel does in the web process
     await control.send_cancel(run.pk)
@@ -276,8 +285,7 @@ async def test_a_stop_whose_message_was_lost_reaches_the_driver_at_its_next_hear
     run = await sync_to_async(started)(convo, user, "talk")
     events = Recorder()
     driving = asyncio.create_task(engine(calls, events).carry_on(run.pk))
-    while not events.of("assistant.delta"):
-        await asyncio.sleep(0.05)
+    await streaming(events)
 
     await sync_to_async(store.request_cancel)(run.pk)  # and no control message
     done = await asyncio.wait_for(driving, 30)
@@ -292,8 +300,7 @@ async def test_a_driver_whose_run_was_taken_over_stops_without_writing(fake, use
     run = await sync_to_async(started)(convo, user, "talk")
     events = Recorder()
     driving = asyncio.create_task(engine(calls, events).carry_on(run.pk))
-    while not events.of("assistant.delta"):
-        await asyncio.sleep(0.05)
+    await streaming(events)
 
     await Run.objects.filter(pk=run.pk).aupdate(driver="another-host:7:new")  # a new driver holds it
     await asyncio.wait_for(driving, 30)
