@@ -13,6 +13,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from approvals.models import ToolPolicy
@@ -131,3 +132,26 @@ async def test_a_stop_from_the_web_process_stops_the_run_its_worker_drives(user,
 
 async def _exists(path) -> bool:
     return path.exists()
+
+
+async def test_the_api_event_stream_relays_the_run_a_worker_drives(user, services, fake_llm):
+    from assistant import tokens
+    from tests.api.conftest import bearer
+    from tests.api.test_conversations import read_sse
+
+    fake_llm.script_openai(text(ANSWER, chunks=3))
+    worker = await services("worker", **profiles(fake_llm))
+    convo = await Conversation.objects.acreate(owner=user, profile="fake-openai")
+    client = bearer((await sync_to_async(tokens.create)(user, "tests")).secret)
+
+    response = await client.post(f"/api/v1/conversations/{convo.pk}/messages", {"content": "hello"},
+                                 content_type="application/json", headers={"Accept": "text/event-stream"})
+    frames = await read_sse(response)
+
+    kinds = [f["event"] for f in frames]
+    assert kinds[0] == "message.created" and kinds[-1] == "run.finished"
+    assert frames[-1]["data"]["run"]["status"] == "completed"
+    assert "".join(f["data"]["delta"] for f in frames if f["event"] == "assistant.delta") == ANSWER
+    seqs = [int(f["id"]) for f in frames if f["id"]]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # gap-free across both processes
+    assert "assistant.tasks.drive_run" in worker.output()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import mcp_types as types
 import pytest
 
-from tools.mcp.catalog import build, registered_name, risk_from_annotations, split_name
+from tools.mcp.catalog import (
+    build,
+    idempotent_from_annotations,
+    registered_name,
+    risk_from_annotations,
+    split_name,
+)
 from tools.mcp.spec import ServerSpec
 
 SPEC = ServerSpec(name="srv", transport="stdio", command="x")
@@ -62,3 +68,25 @@ def test_control_characters_are_stripped_from_descriptions_and_long_ones_cut():
     item = types.Tool(name="t", description="evil\x1b[31m text" + "y" * 5000, input_schema={"type": "object"})
     [entry] = build(SPEC, [item], call=lambda remote: noop)
     assert "\x1b" not in entry.tool.description and len(entry.tool.description) <= 4001
+
+
+@pytest.mark.parametrize(("hints", "idempotent"), [
+    (None, False),
+    ({}, False),
+    ({"readOnlyHint": True}, True),
+    ({"idempotentHint": True}, True),
+    ({"destructiveHint": True, "idempotentHint": True}, True),  # repeating it does nothing more
+    ({"destructiveHint": True}, False),
+    ({"readOnlyHint": True, "destructiveHint": True}, False),  # contradictory: the cautious reading
+    ({"readOnlyHint": False, "idempotentHint": False}, False),
+    ({"openWorldHint": True}, False),
+])
+def test_a_tool_is_idempotent_only_when_its_hints_say_it_only_reads_or_repeats_harmlessly(hints, idempotent):
+    assert idempotent_from_annotations(hints) is idempotent
+
+
+def test_built_mcp_tools_carry_the_idempotent_flag_from_their_hints():
+    entries = build(SPEC, [tool("reader", read_only_hint=True), tool("writer", destructive_hint=True),
+                           tool("setter", idempotent_hint=True), tool("bare")], call=lambda remote: noop)
+    assert {e.remote_name: e.tool.idempotent for e in entries} == {
+        "reader": True, "writer": False, "setter": True, "bare": False}
