@@ -53,7 +53,8 @@ def _background(coro: Any) -> asyncio.Task[Any]:
 async def submit(conversation: Conversation, user: Any, content: str, *, client_id: Any) -> Submitted:
     engine = engine_for(conversation.pk)
     try:
-        started = await engine.start(conversation, user, content, client_id=client_id)
+        started = await engine.start(conversation, user, content, client_id=client_id,
+                                     drive_here=not dispatch.uses_celery())
     except RunInProgress:
         return Submitted(error=("run_in_progress",
                                 "A reply is still in progress; wait for it or stop it first."))
@@ -127,7 +128,7 @@ async def on_call_settled(sender: Any, *, tool_call_id: int, run_id: str, conver
         payload["edited"] = edited
     await publisher({"type": "approval.decided", "tool_call": payload, "decision": decision,
                      "reason": reason})
-    await Engine(emit=publisher).resume(run_id)
+    await Engine(emit=publisher, remote_cancel=dispatch.uses_celery()).resume(run_id)
 
 
 async def wait_idle() -> None:

@@ -101,8 +101,10 @@ class Engine:
         return await self.drive(started.run, user)
 
     async def start(self, conversation: Conversation, user: Any, text: str, *,
-                    client_id: Any = None) -> store.Started:
-        """Store the user's message and open its run, without driving it yet.
+                    client_id: Any = None, drive_here: bool = True) -> store.Started:
+        """Store the user's message and open its run, without driving it yet. With
+        ``drive_here`` the run is held for this process from the start (``drive`` then
+        needs no take); without, a Celery worker takes it.
 
         Raises :class:`budgets.BudgetExceeded` (nothing stored) when the user has used up
         today's token budget.
@@ -112,6 +114,7 @@ class Engine:
             raise refused
         started = await sync_to_async(store.start_run)(
             conversation, user, text, max_steps=settings.ASSISTANT_MAX_STEPS, client_id=client_id,
+            driver=driver.new_token() if drive_here else "",
         )
         if started.created:
             await self.emit({"type": "message.created", "message": message_payload(started.message)})
@@ -124,14 +127,16 @@ class Engine:
         # Operations: every log line written while driving carries the run's ids.
         with log_context(run_id=str(run.pk), conversation_id=str(run.conversation_id)):
             logger.debug("run started", extra={"profile": run.profile})
-            run = await self._drive(run, user, token or driver.new_token(), resumed)
+            run = await self._drive(run, user, token or getattr(run, "held_by", None) or driver.new_token(),
+                                    resumed)
             logger.info("run %s", run.status, extra={
                 "status": run.status, "steps": run.steps, "error_code": run.error_code,
                 "input_tokens": run.input_tokens, "output_tokens": run.output_tokens})
             return run
 
     async def _drive(self, run: Run, user: Any, token: str, resumed: bool) -> Run:
-        if not await sync_to_async(driver.take)(run.pk, token):
+        held = getattr(run, "held_by", None) == token  # stored so by start(): no take needed
+        if not held and not await sync_to_async(driver.take)(run.pk, token):
             logger.info("run %s is driven elsewhere or over; not driving it here", run.pk)
             return run
         run.driver = token

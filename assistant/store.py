@@ -66,7 +66,7 @@ def _next_position(conversation_id: Any) -> int:
 
 
 def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: int,
-              client_id: Any = None) -> Started:
+              client_id: Any = None, driver: str = "") -> Started:
     """Store the user's message and open a run for it, or return the earlier one for a
     repeated ``client_id``. Refuses while another run of the conversation is active.
 
@@ -77,7 +77,7 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
     """
     for attempt in range(_START_ATTEMPTS):
         try:
-            return _start(conversation, user, text, max_steps=max_steps, client_id=client_id)
+            return _start(conversation, user, text, max_steps=max_steps, client_id=client_id, driver=driver)
         except IntegrityError:
             earlier = None
             if client_id is not None:
@@ -96,11 +96,14 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
 _START_ATTEMPTS = 3
 
 
-def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, client_id: Any) -> Started:
+def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, client_id: Any,
+           driver: str) -> Started:
     with transaction.atomic():
         now = timezone.now()
+        # ``driver``: the process that will drive the run holds it from the start (empty:
+        # a worker will take it, assistant/runs/driver.py).
         run = rows.insert(Run(conversation=conversation, user=user, profile=conversation.profile,
-                              max_steps=max_steps, created_at=now, updated_at=now))
+                              max_steps=max_steps, driver=driver, created_at=now, updated_at=now))
         # The history the run starts from, read in the transaction that appends to it: the
         # loop extends it with exactly the rows it stores, never reading it again.
         history, run.next_position = history_cache.history_from(conversation.pk)
@@ -115,6 +118,8 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
         for key, value in changes.items():
             setattr(conversation, key, value)
         run.history = [*history, to_chat_message(message)]
+        if driver:
+            run.held_by = driver  # this process inserted the run held: it drives it without a take
         return Started(run, message, True)
 
 

@@ -63,7 +63,8 @@ class RunStream:
     async def start(self, user: Any, content: str, client_id: Any) -> Run:
         """Store the message and start the run in the background; 409 if that cannot be."""
         try:
-            started = await self.engine.start(self.conversation, user, content, client_id=client_id)
+            started = await self.engine.start(self.conversation, user, content, client_id=client_id,
+                                              drive_here=not dispatch.uses_celery())
         except RunInProgress as exc:
             raise ApiError(409, "run_in_progress",
                            "A reply is still in progress in this conversation; wait for it or stop it first.",
