@@ -19,11 +19,13 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from approvals import dispatch  # noqa: E402
 from assistant.mcp import http as mcp_http  # noqa: E402
 from assistant.routing import websocket_urlpatterns  # noqa: E402
+from assistant.runs import restart  # noqa: E402
 
 
 class StartOnce:
     """Record the server's event loop on the first connection (for work after approval
-    decisions) and, in the embedded default, start the approval expiry timer there."""
+    decisions) and, in the embedded default, start the approval expiry timer there and
+    continue the runs the previous server process left running."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -33,6 +35,7 @@ class StartOnce:
         if not self.started:
             self.started = True
             dispatch.start(asyncio.get_running_loop())
+            restart.start()
         await self.app(scope, receive, send)
 
 

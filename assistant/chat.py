@@ -3,6 +3,12 @@
 The consumer (and later the approval workers) call these; they hold no protocol code.
 Each run gets a :class:`~assistant.realtime.Publisher` as the engine's ``emit``, so every
 tab on the conversation sees the same stream.
+
+Who drives a run: in the embedded default, the process that stored the message (a task on
+its event loop). In production (a Celery broker configured) a Celery worker: the web
+process stores the message and enqueues ``assistant.tasks.drive_run`` with the run's id,
+and the worker's events reach every socket through the channel layer, so a deploy or a
+crashed web process does not stop the run (docs/engine.md, *Who drives a run*).
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from celery import current_app
 from django.utils.translation import gettext as _
 
+from approvals import dispatch
 from assistant.budgets import BudgetExceeded
 from assistant.engine import Engine
 from assistant.models import Conversation, Run
@@ -21,6 +30,7 @@ from assistant.store import RunInProgress
 from assistant.transcript.edits import aedit_for
 
 _tasks: set[asyncio.Task[Any]] = set()
+DRIVE_TASK = "assistant.tasks.drive_run"
 
 # A message is the user's own words, kept verbatim: rather than store a character it cannot
 # keep (tools.dbfields), it is refused with this, and the user decides what to send instead.
@@ -35,7 +45,8 @@ class Submitted:
 
 
 def engine_for(conversation_id: Any) -> Engine:
-    return Engine(emit=Publisher(conversation_id))
+    # With Celery, runs are driven by workers: a Stop reaches them over the channel layer.
+    return Engine(emit=Publisher(conversation_id), remote_cancel=dispatch.uses_celery())
 
 
 def _background(coro: Any) -> asyncio.Task[Any]:
@@ -48,7 +59,8 @@ def _background(coro: Any) -> asyncio.Task[Any]:
 async def submit(conversation: Conversation, user: Any, content: str, *, client_id: Any) -> Submitted:
     engine = engine_for(conversation.pk)
     try:
-        started = await engine.start(conversation, user, content, client_id=client_id)
+        started = await engine.start(conversation, user, content, client_id=client_id,
+                                     drive_here=not dispatch.uses_celery())
     except RunInProgress:
         return Submitted(error=("run_in_progress",
                                 _("A reply is still in progress; wait for it or stop it first.")))
@@ -56,8 +68,39 @@ async def submit(conversation: Conversation, user: Any, content: str, *, client_
         return Submitted(error=(exc.code, exc.message))
     if not started.created:
         return Submitted(str(started.run.pk), ("duplicate_message", _("This message was already received.")))
-    _background(engine.drive(started.run, user))
+    if dispatch.uses_celery():  # a worker drives it (the message and run are committed)
+        await sync_to_async(enqueue)(started.run.pk)
+    else:
+        _background(engine.drive(started.run, user))
     return Submitted(str(started.run.pk))
+
+
+def enqueue(run_id: Any) -> None:
+    """Have a Celery worker drive the run (idempotent: the worker takes the run with a
+    conditional update, so a second delivery does nothing)."""
+    current_app.send_task(DRIVE_TASK, args=[str(run_id)])
+
+
+async def carry_on(run_id: Any) -> Run | None:
+    """Drive a running run nobody drives, from its last durable step (a worker's task, or
+    the embedded server continuing runs its previous process left)."""
+    run = await Run.objects.filter(pk=run_id).afirst()
+    if run is None:
+        return None
+    return await engine_for(run.conversation_id).carry_on(run_id)
+
+
+def continue_here(run_id: Any) -> None:
+    """Continue the run on this process's event loop (the embedded server at start-up)."""
+    _background(carry_on(run_id))
+
+
+def continue_soon(run_id: Any) -> None:
+    """Continue a run handed back by recovery: a worker's task, or this server's loop."""
+    if dispatch.uses_celery():
+        enqueue(run_id)
+    else:
+        dispatch.run_soon(carry_on, run_id)
 
 
 async def resume_in_background(run_id: Any) -> None:
@@ -91,7 +134,7 @@ async def on_call_settled(sender: Any, *, tool_call_id: int, run_id: str, conver
         payload["edited"] = edited
     await publisher({"type": "approval.decided", "tool_call": payload, "decision": decision,
                      "reason": reason})
-    await Engine(emit=publisher).resume(run_id)
+    await Engine(emit=publisher, remote_cancel=dispatch.uses_celery()).resume(run_id)
 
 
 async def wait_idle() -> None:

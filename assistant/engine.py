@@ -9,6 +9,7 @@ resumed from the database alone after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -40,9 +41,10 @@ from assistant.providers.base import (
     Usage,
 )
 from assistant.providers.profiles import chain as profiles_chain
-from assistant.runs import context, heartbeat, history_cache
+from assistant.runs import context, control, driver, heartbeat, history_cache
 from assistant.runs.attempts import Attempt, Candidate
 from assistant.transcript.argstream import ArgumentStream
+from tools import records as tool_records
 from tools.catalog import acatalog
 from tools.context import ToolContext
 from tools.errors import ErrorType
@@ -55,6 +57,8 @@ Emit = Callable[[dict[str, Any]], Awaitable[None]]
 ProviderFactory = Callable[[str], tuple[Provider, str]]
 PROGRESS_INTERVAL = 0.25  # seconds between two tool.progress events of one call
 RETRYABLE_ERRORS = {ErrorType.VALIDATION_ERROR, ErrorType.INVALID_JSON, ErrorType.UNKNOWN_TOOL}
+WHO_STOPPED = "the process"  # in "… running TOOL stopped before it finished"
+RESUMED_REASON = "The server writing this reply stopped; it is being written again."
 
 _active: dict[str, asyncio.Task[Any]] = {}
 
@@ -72,10 +76,14 @@ def default_provider_factory(profile_name: str) -> tuple[Provider, str]:
 
 class Engine:
     def __init__(self, *, provider_factory: ProviderFactory | None = None,
-                 pipeline: Pipeline | None = None, emit: Emit | None = None) -> None:
+                 pipeline: Pipeline | None = None, emit: Emit | None = None,
+                 remote_cancel: bool = False) -> None:
         self.provider_factory = provider_factory or default_provider_factory
         self.pipeline = pipeline or Pipeline()
         self.emit = emit or _discard
+        # Listen for a Stop sent from another process (assistant/runs/control.py): on when
+        # runs are driven by Celery workers while users' sockets are served by web processes.
+        self.remote_cancel = remote_cancel
         self._progress_sent: dict[str, float] = {}
 
     # -- entry points --------------------------------------------------------------------
@@ -93,8 +101,10 @@ class Engine:
         return await self.drive(started.run, user)
 
     async def start(self, conversation: Conversation, user: Any, text: str, *,
-                    client_id: Any = None) -> store.Started:
-        """Store the user's message and open its run, without driving it yet.
+                    client_id: Any = None, drive_here: bool = True) -> store.Started:
+        """Store the user's message and open its run, without driving it yet. With
+        ``drive_here`` the run is held for this process from the start (``drive`` then
+        needs no take); without, a Celery worker takes it.
 
         Raises :class:`budgets.BudgetExceeded` (nothing stored) when the user has used up
         today's token budget.
@@ -104,31 +114,62 @@ class Engine:
             raise refused
         started = await sync_to_async(store.start_run)(
             conversation, user, text, max_steps=settings.ASSISTANT_MAX_STEPS, client_id=client_id,
+            driver=driver.new_token() if drive_here else "",
         )
         if started.created:
             await self.emit({"type": "message.created", "message": message_payload(started.message)})
         return started
 
-    async def drive(self, run: Run, user: Any) -> Run:
+    async def drive(self, run: Run, user: Any, *, token: str | None = None, resumed: bool = False) -> Run:
+        """Take the run (assistant/runs/driver.py) and drive it until it stops; returns at
+        once if another process drives it. ``resumed``: continue from its last durable step
+        (a process driving it died, or it was started elsewhere)."""
         # Operations: every log line written while driving carries the run's ids.
         with log_context(run_id=str(run.pk), conversation_id=str(run.conversation_id)):
             logger.debug("run started", extra={"profile": run.profile})
-            run = await self._drive(run, user)
+            run = await self._drive(run, user, token or getattr(run, "held_by", None) or driver.new_token(),
+                                    resumed)
             logger.info("run %s", run.status, extra={
                 "status": run.status, "steps": run.steps, "error_code": run.error_code,
                 "input_tokens": run.input_tokens, "output_tokens": run.output_tokens})
             return run
 
-    async def _drive(self, run: Run, user: Any) -> Run:
+    async def _drive(self, run: Run, user: Any, token: str, resumed: bool) -> Run:
+        held = getattr(run, "held_by", None) == token  # stored so by start(): no take needed
+        if not held and not await sync_to_async(driver.take)(run.pk, token):
+            logger.info("run %s is driven elsewhere or over; not driving it here", run.pk)
+            return run
+        run.driver = token
         key = str(run.pk)
         task = asyncio.current_task()
+        lost = False
+
+        def stop() -> None:  # a Stop from another process, by heartbeat or control message
+            if task is not None and not task.cancelling():
+                task.cancel()
+
+        def lose() -> None:  # another process took the run over: stop without writing
+            nonlocal lost
+            lost = True
+            if task is not None:
+                task.cancel()
+
         if task is not None:
             _active[key] = task
         try:
-            async with heartbeat.beating(run.pk):  # renews the run's lease (recovery) while driven
-                return await self._loop(run, user)
+            # The heartbeat renews the run's lease (recovery) while it is driven here.
+            async with heartbeat.beating(run.pk, token, on_cancel=stop, on_lost=lose), \
+                    self._listening(run, stop):
+                if resumed and await Run.objects.filter(pk=run.pk, cancel_requested=True).aexists():
+                    raise asyncio.CancelledError
+                return await self._loop(run, user, resumed=resumed)
         except asyncio.CancelledError:
+            if lost:
+                return run
             await self._cancelled(run)
+            return run
+        except store.RunLost:
+            logger.warning("run %s was closed or taken over meanwhile; this driver stops", run.pk)
             return run
         except Exception as exc:
             logger.exception("run %s crashed", run.pk)
@@ -137,6 +178,22 @@ class Engine:
         finally:
             if task is not None and _active.get(key) is task:
                 del _active[key]
+
+    def _listening(self, run: Run, stop: Callable[[], None]) -> Any:
+        if self.remote_cancel:
+            return control.listening(run.pk, stop)
+        return contextlib.nullcontext()
+
+    async def carry_on(self, run_id: Any) -> Run | None:
+        """Drive a ``running`` run that nobody drives — one started by a web process for a
+        worker to drive, or one whose driver died — from its last durable step: a tool round
+        cut off is finished (calls that ran are never run again; a call cut off mid-way is
+        closed as interrupted, or run once more if its tool is idempotent), then the next
+        model turn is requested. Does nothing if another process drives it."""
+        run = await Run.objects.select_related("user").filter(pk=run_id).afirst()
+        if run is None or run.status != Run.Status.RUNNING:
+            return run
+        return await self.drive(run, run.user, resumed=True)
 
     async def resume(self, run_id: Any) -> Run:
         """Continue a waiting run once none of its tool calls is pending any more.
@@ -152,14 +209,15 @@ class Engine:
         records = await sync_to_async(store.tool_records)(turn) if turn else []
         if any(not record.is_terminal for _, record in records):
             return run
-        if not await sync_to_async(run.claim)(Run.Status.WAITING, Run.Status.RUNNING):
+        token = driver.new_token()
+        if not await sync_to_async(run.claim)(Run.Status.WAITING, Run.Status.RUNNING, driver=token):
             return await Run.objects.aget(pk=run_id)
         if turn is not None and not await sync_to_async(store.has_tool_turn_after)(turn):
             results = [ToolResult.from_record(record) for _, record in records]
             for result in results:
                 await self.emit({"type": "tool.result", "tool_call": result_payload(result)})
             await sync_to_async(store.save_tool_turn)(run, [tool_result_part(r) for r in results])
-        return await self.drive(run, run.user)
+        return await self.drive(run, run.user, token=token)
 
     async def cancel(self, run_id: Any) -> Run | None:
         """Stop a run: the task driving it in this process, or a waiting run at once."""
@@ -168,6 +226,9 @@ class Engine:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
             return run
+        if run is not None and run.status == Run.Status.RUNNING:  # driven by another process
+            await control.send_cancel(run_id)
+            return run
         if (run is not None and run.status == Run.Status.WAITING
                 and await sync_to_async(run.claim)(Run.Status.WAITING, Run.Status.RUNNING)):
             await self._cancelled(run)
@@ -175,7 +236,7 @@ class Engine:
 
     # -- the loop ------------------------------------------------------------------------
 
-    async def _loop(self, run: Run, user: Any) -> Run:
+    async def _loop(self, run: Run, user: Any, *, resumed: bool = False) -> Run:
         try:
             # The run's profile, then its fallbacks; the first one is built now, so a missing
             # key fails the run before anything is sent.
@@ -195,6 +256,16 @@ class Engine:
         history = getattr(run, "history", None)
         if history is None:  # a resumed run, or one started elsewhere
             history, run.next_position = await sync_to_async(history_cache.history_from)(run.conversation_id)
+        if resumed:  # from the last durable step: first a tool round its driver left unfinished
+            cut = await self._finish_cut_off_round(run, user)
+            if cut is not None:
+                stopped = await self._store_results(run, *cut, history, failures)
+                if stopped is not None:
+                    return stopped
+            elif run.recoveries:  # the turn its driver was streaming is requested again
+                await self.emit({"type": "assistant.retry", "message_id": str(turn_message_id(run)),
+                                 "attempt": 1, "delay_ms": 0, "reason": RESUMED_REASON,
+                                 "profile": run.profile, "fallback": False})
         told = 0
         while True:
             if run.steps >= run.max_steps:
@@ -227,24 +298,74 @@ class Engine:
             if message.cancel_requested:  # by another process while the model spoke: run no tools
                 raise asyncio.CancelledError
             results = await self._tool_round(run, user, calls)
-            links = [(r.call_id, i, r.record_id) for i, r in enumerate(results) if r.record_id is not None]
-            if any(r.status in ("pending", "running") for r in results):
-                await sync_to_async(store.park_run)(run, message, links)
-                await self.emit({"type": "run.waiting", "run": run_payload(run)})
-                return run
-            tool_turn = await sync_to_async(store.save_tool_turn)(
-                run, [tool_result_part(r) for r in results], links=(message, links))
-            history.append(to_chat_message(tool_turn))
-            if tool_turn.cancel_requested:  # a cancel from another process, seen between steps
-                raise asyncio.CancelledError
-            for result in results:
-                if result.error is not None and result.error.type in RETRYABLE_ERRORS:
-                    failures[result.name] += 1
-                    if failures[result.name] > settings.ASSISTANT_VALIDATION_RETRIES:
-                        return await self._fail(run, "invalid_tool_calls", (
-                            f"The model kept sending invalid calls to {result.name} "
-                            f"({failures[result.name]} times); stopping this run."
-                        ))
+            stopped = await self._store_results(run, message, results, history, failures)
+            if stopped is not None:
+                return stopped
+
+    async def _store_results(self, run: Run, message: Message, results: list[ToolResult],
+                             history: list[Any], failures: Counter[str]) -> Run | None:
+        """Park the run on pending calls, or store the tool turn; the run if it stops here."""
+        links = [(r.call_id, i, r.record_id) for i, r in enumerate(results) if r.record_id is not None]
+        if any(r.status in ("pending", "running") for r in results):
+            await sync_to_async(store.park_run)(run, message, links)
+            await self.emit({"type": "run.waiting", "run": run_payload(run)})
+            return run
+        tool_turn = await sync_to_async(store.save_tool_turn)(
+            run, [tool_result_part(r) for r in results], links=(message, links))
+        history.append(to_chat_message(tool_turn))
+        if tool_turn.cancel_requested:  # a cancel from another process, seen between steps
+            raise asyncio.CancelledError
+        for result in results:
+            if result.error is not None and result.error.type in RETRYABLE_ERRORS:
+                failures[result.name] += 1
+                if failures[result.name] > settings.ASSISTANT_VALIDATION_RETRIES:
+                    return await self._fail(run, "invalid_tool_calls", (
+                        f"The model kept sending invalid calls to {result.name} "
+                        f"({failures[result.name]} times); stopping this run."
+                    ))
+        return None
+
+    async def _finish_cut_off_round(self, run: Run, user: Any) -> tuple[Message, list[ToolResult]] | None:
+        """The tool round of the run's last turn, when its driver died before storing the
+        results: calls that finished give their stored result (never run again), a call
+        still ``running`` is closed as interrupted — and run once more, under its own
+        idempotency key, if its tool is idempotent and this is not already its re-run — and
+        calls that never started run now. ``None`` if there is no such round."""
+        turn = await sync_to_async(store.last_assistant_turn)(run)
+        if (turn is None or not turn.tool_calls or turn.status != Message.Status.COMPLETE
+                or await sync_to_async(store.has_tool_turn_after)(turn)):
+            return None
+        first, rerun = await sync_to_async(store.records_by_key)(run, turn)
+        known: dict[int, ToolResult] = {}
+        requests: list[tuple[int, ToolCallRequest]] = []
+        for index, call in enumerate(turn.tool_calls):
+            call_id, record = call["id"], rerun.get(call["id"]) or first.get(call["id"])
+            key = store.retry_key(run.pk, call_id) if call_id in rerun else store.call_key(run.pk, call_id)
+            if record is not None and record.status == ToolCall.Status.RUNNING:
+                tool = self.pipeline.registry.get(record.tool_name)
+                again = call_id not in rerun and tool is not None and bool(tool.idempotent)
+                await sync_to_async(tool_records.fail_interrupted)(record, WHO_STOPPED, rerun=again)
+                if not again:
+                    await record.arefresh_from_db()
+                    known[index] = ToolResult.from_record(record)
+                    continue
+                key = store.retry_key(run.pk, call_id)
+            requests.append((index, ToolCallRequest(call["name"], call["arguments"], call_id,
+                                                    idempotency_key=key)))
+        for _, request in requests:
+            await self.emit({"type": "tool.call", "tool_call": {
+                "id": request.call_id, "name": request.name, "arguments": request.arguments,
+                "status": "running"}})
+        tool_context = ToolContext(user=user, progress=self._progress,
+                                   scope={"run": str(run.pk), "conversation": str(run.conversation_id)})
+        ran = await self.pipeline.call_many([r for _, r in requests], tool_context)
+        known.update({index: result for (index, _), result in zip(requests, ran, strict=True)})
+        results = [known[i] for i in range(len(turn.tool_calls))]
+        for result in results:
+            await self.emit({"type": "tool.result", "tool_call": result_payload(result)})
+            if result.status == "pending":
+                await self.emit({"type": "approval.requested", "tool_call": result_payload(result)})
+        return turn, results
 
     async def _system_prompt(self, user: Any) -> str:
         """The system prompt, plus a note for each tool source that is down (an MCP server
@@ -272,7 +393,7 @@ class Engine:
         stored and only its tool calls run; a broken attempt's text is withdrawn with
         ``assistant.retry``, its tokens still counted. Returns the chain from the profile
         that answered on (later turns of the run start there)."""
-        message_id = uuid.uuid4()
+        message_id = turn_message_id(run)
         error: ProviderError | None = None
         number = 0
         for index, candidate in enumerate(chain):
@@ -416,8 +537,6 @@ def answer_open_calls(run: Run, pipeline: Pipeline, *, reason: str, rule: str, p
     failed, never run again; anything else still open gets an error result saying why."""
     from asgiref.sync import async_to_sync
 
-    from tools import records as tool_records
-
     turn = store.last_assistant_turn(run)
     if turn is None or not turn.tool_calls or store.has_tool_turn_after(turn):
         return
@@ -440,6 +559,13 @@ def answer_open_calls(run: Run, pipeline: Pipeline, *, reason: str, rule: str, p
             results.append({"call_id": call["id"], "name": call["name"], "content": json.dumps(body),
                             "is_error": True})
     store.save_tool_turn(run, results)
+
+
+def turn_message_id(run: Run) -> uuid.UUID:
+    """The id the run's next model turn streams (and is stored) under: derived from the run
+    and its step count, so a driver that takes over a run whose driver died mid-stream
+    withdraws the same id's text with ``assistant.retry``."""
+    return uuid.uuid5(uuid.UUID(str(run.pk)), f"turn:{run.steps}")
 
 
 # -- payloads (the protocol's shapes; docs/protocol.md) ---------------------------------------

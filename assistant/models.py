@@ -85,6 +85,12 @@ class Run(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    # The process driving the run (assistant/runs/driver.py): empty while nobody does (just
+    # started, parked, or handed back by recovery); taken with a conditional update.
+    driver = models.CharField(max_length=120, blank=True, default="")
+    # How often recovery took the run from a driver that stopped (a crashed process): a run
+    # that keeps killing its drivers is closed as interrupted after RUN_MAX_RECOVERIES.
+    recoveries = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

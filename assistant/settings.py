@@ -397,6 +397,12 @@ if RUN_HEARTBEAT_SECONDS and RUN_HEARTBEAT_SECONDS * 2 > RUN_LEASE_SECONDS:
     raise ImproperlyConfigured(
         f"RUN_HEARTBEAT_SECONDS ({RUN_HEARTBEAT_SECONDS:g}) must be at most half of RUN_LEASE_SECONDS "
         f"({RUN_LEASE_SECONDS}): a live run would be taken between two beats")
+# A run whose driver died is continued by another (assistant/recovery.py); one whose drivers
+# keep dying this many times is closed as interrupted instead.
+RUN_MAX_RECOVERIES = env_int("RUN_MAX_RECOVERIES", 3, minimum=0)
+# The embedded server continues, at its first request, the runs its previous process left
+# running (false: `recover_runs` closes them as interrupted, the old behaviour).
+RUN_CONTINUE_ON_START = env_bool("RUN_CONTINUE_ON_START", True)
 CELERY_BEAT_SCHEDULE["recover-interrupted-runs"] = {
     "task": "assistant.tasks.recover_interrupted_runs", "schedule": 60.0}
 

@@ -31,6 +31,15 @@ class RunInProgress(Exception):
         self.run = run
 
 
+class RunLost(Exception):
+    """The run is not this driver's any more (recovery closed it, or another process took it
+    over): the step was not stored, and this driver stops without writing."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.pk} is no longer running under this driver")
+        self.run = run
+
+
 @dataclass
 class Started:
     run: Run
@@ -58,7 +67,7 @@ def _next_position(conversation_id: Any) -> int:
 
 
 def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: int,
-              client_id: Any = None) -> Started:
+              client_id: Any = None, driver: str = "") -> Started:
     """Store the user's message and open a run for it, or return the earlier one for a
     repeated ``client_id``. Refuses while another run of the conversation is active.
 
@@ -69,7 +78,7 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
     """
     for attempt in range(_START_ATTEMPTS):
         try:
-            return _start(conversation, user, text, max_steps=max_steps, client_id=client_id)
+            return _start(conversation, user, text, max_steps=max_steps, client_id=client_id, driver=driver)
         except IntegrityError:
             earlier = None
             if client_id is not None:
@@ -88,7 +97,8 @@ def start_run(conversation: Conversation, user: Any, text: str, *, max_steps: in
 _START_ATTEMPTS = 3
 
 
-def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, client_id: Any) -> Started:
+def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, client_id: Any,
+           driver: str) -> Started:
     with transaction.atomic():
         now = timezone.now()
         # The profile as stored now, not as the caller loaded it: a socket holds its
@@ -96,8 +106,10 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
         # since (issue 14, assistant/transcript/switch.py).
         conversation.profile = Conversation.objects.filter(pk=conversation.pk).values_list(
             "profile", flat=True).first() or conversation.profile
+        # ``driver``: the process that will drive the run holds it from the start (empty:
+        # a worker will take it, assistant/runs/driver.py).
         run = rows.insert(Run(conversation=conversation, user=user, profile=conversation.profile,
-                              max_steps=max_steps, created_at=now, updated_at=now))
+                              max_steps=max_steps, driver=driver, created_at=now, updated_at=now))
         # The history the run starts from, read in the transaction that appends to it: the
         # loop extends it with exactly the rows it stores, never reading it again.
         history, run.next_position = history_cache.history_from(conversation.pk)
@@ -115,6 +127,8 @@ def _start(conversation: Conversation, user: Any, text: str, *, max_steps: int, 
         for key, value in changes.items():
             setattr(conversation, key, value)
         run.history = [*history, to_chat_message(message)]
+        if driver:
+            run.held_by = driver  # this process inserted the run held: it drives it without a take
         return Started(run, message, True)
 
 
@@ -127,7 +141,12 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
     is not stored at all: there is nothing the user or the model could use. A final answer
     (``completes_run``) also completes the run, in the same transaction. The returned
     message carries ``cancel_requested``, read in the same statement: whether someone
-    (perhaps another process) asked to cancel the run, so its tool calls must not run."""
+    (perhaps another process) asked to cancel the run, so its tool calls must not run.
+
+    The run's row is updated only while it is still ``running`` under this driver (a
+    conditional update): if recovery closed it or another process took it over meanwhile,
+    nothing is stored — in particular a final answer never completes a run closed as
+    interrupted — and :class:`RunLost` is raised."""
     with transaction.atomic():
         message = None
         if content or tool_calls or not interrupted:
@@ -151,7 +170,13 @@ def save_assistant_turn(run: Run, message_id: Any, *, content: str, tool_calls: 
                                    "output_tokens": run.output_tokens, "updated_at": run.updated_at}
         if completes_run:
             changes.update(status=Run.Status.COMPLETED, finished_at=run.updated_at)
-        (cancel_requested,) = rows.update(Run, run.pk, returning=("cancel_requested",), **changes)
+        where: dict[str, Any] = {"status": Run.Status.RUNNING}
+        if getattr(run, "driver", ""):
+            where["driver"] = run.driver
+        returned = rows.update(Run, run.pk, returning=("cancel_requested",), where=where, **changes)
+        if returned is None:
+            raise RunLost(run)  # rolls the message back with the transaction
+        (cancel_requested,) = returned
         for key, value in changes.items():
             setattr(run, key, value)
         if message is not None:
@@ -210,7 +235,7 @@ def park_run(run: Run, message: Message, links: Links) -> bool:
     """Link the turn's calls to their records and wait: what resume reads, written together."""
     with transaction.atomic():
         link_tool_calls(run, message, links)
-        return run.claim(Run.Status.RUNNING, Run.Status.WAITING)
+        return run.claim(Run.Status.RUNNING, Run.Status.WAITING, driver="")  # nobody drives a parked run
 
 
 def last_assistant_turn(run: Run) -> Message | None:
@@ -231,10 +256,29 @@ def records_by_call(run: Run, message: Message) -> dict[str, ToolCall]:
     """The ToolCall record of each call the turn made, by call id, found by the idempotency
     key the engine gave it (written with the record, before the tool ran) and, for records
     made another way, by the turn's links (written only with the tool-results turn)."""
-    context = ToolContext(user=SimpleNamespace(pk=run.user_id))  # the key is scoped to the user
-    keys = {records.scoped_key(call_key(run.pk, c["id"]), context): c["id"] for c in message.tool_calls}
-    found = {keys[r.idempotency_key]: r for r in ToolCall.objects.filter(idempotency_key__in=list(keys))}
+    first, retried = records_by_key(run, message)
+    found = {**first, **retried}  # a call run again (an idempotent tool) answers with its retry
     found.update({link.call_id: record for link, record in tool_records(message)})
+    return found
+
+
+def retry_key(run_id: Any, call_id: str) -> str:
+    """The key of the one re-run of an idempotent call cut off by a dead process."""
+    return f"{call_key(run_id, call_id)}:retry"
+
+
+def records_by_key(run: Run, message: Message) -> tuple[dict[str, ToolCall], dict[str, ToolCall]]:
+    """The turn's records by call id, found by idempotency key: the first runs, and the
+    re-runs of idempotent calls (:func:`retry_key`)."""
+    context = ToolContext(user=SimpleNamespace(pk=run.user_id))  # the key is scoped to the user
+    keys = {}
+    for call in message.tool_calls:
+        keys[records.scoped_key(call_key(run.pk, call["id"]), context)] = (0, call["id"])
+        keys[records.scoped_key(retry_key(run.pk, call["id"]), context)] = (1, call["id"])
+    found: tuple[dict[str, ToolCall], dict[str, ToolCall]] = ({}, {})
+    for record in ToolCall.objects.filter(idempotency_key__in=list(keys)):
+        which, call_id = keys[record.idempotency_key]
+        found[which][call_id] = record
     return found
 
 

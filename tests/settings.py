@@ -6,6 +6,8 @@ import tempfile
 os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("LOG_FORMAT", "json")  # the production format, whatever DJANGO_DEBUG says
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret-" + "x" * 40)
+# Servers a test starts (tests/live.py) continue interrupted runs only when it says so.
+os.environ.setdefault("RUN_CONTINUE_ON_START", "false")
 os.environ.setdefault("TOOLGATE_VAR_DIR", tempfile.mkdtemp(prefix="toolgate-tests-"))
 
 from assistant.settings import *  # noqa: F403

@@ -107,6 +107,10 @@ class Tool:
     context_param: str | None = None
     risk: Risk = Risk.LOW
     read_only: bool = False
+    # Safe to run again with the same arguments: a call cut off by a crashed process is run
+    # once more instead of being reported as interrupted (docs/engine.md). A read-only tool
+    # is idempotent unless it says otherwise.
+    idempotent: bool | None = None
     timeout: float | None = None
     retry: Retry = NO_RETRY
     cache_ttl: int = 0
@@ -157,6 +161,8 @@ class Tool:
                 f"got {self.precheck!r}"
             )
         self.rate_limit = RateLimit.parse(self.rate_limit, self.name)
+        if self.idempotent is None:
+            self.idempotent = bool(self.read_only)
         if self.strict:
             strict_schema(self.parameters, self.name)  # strict=True must be exportable: fail now
         self.is_async = inspect.iscoroutinefunction(self.fn)
@@ -250,7 +256,8 @@ def tool(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Make a :class:`Tool` from a typed function: ``@tool`` or ``@tool(risk="high", ...)``.
 
     Options: ``name``, ``description``, ``params`` (a pydantic model to use instead of the
-    signature), ``risk``, ``read_only``, ``timeout``, ``retry``, ``cache_ttl``,
+    signature), ``risk``, ``read_only``, ``idempotent`` (safe to run again after a crash;
+    defaults to ``read_only``), ``timeout``, ``retry``, ``cache_ttl``,
     ``rate_limit``, ``max_concurrency``, ``fallback``, ``permission``, ``strict``,
     ``precheck`` (see :data:`Precheck`).
     """

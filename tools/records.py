@@ -130,12 +130,18 @@ def settle_pending(record: ToolCall, status: str, error: ToolError, *, redact: R
         return settled
 
 
-def fail_interrupted(record: ToolCall, who: str) -> bool:
+def fail_interrupted(record: ToolCall, who: str, *, rerun: bool = False) -> bool:
     """Close a call left ``running`` by a process that died (``who``: "the worker", "the
-    server"), as failed and never run again: it may already have had its effect."""
-    error = ToolError(ErrorType.EXECUTION_ERROR, (
-        f"{who} running {record.tool_name} stopped before it finished; it was not run again "
-        "because it may already have had its effect"), hint="Tell the user; they can ask again.")
+    server"), as failed and never run again: it may already have had its effect. With
+    ``rerun`` the caller runs it once more (an idempotent tool), and the record says so."""
+    if rerun:
+        error = ToolError(ErrorType.EXECUTION_ERROR, (
+            f"{who} running {record.tool_name} stopped before it finished; it was run again "
+            "because the tool is idempotent"))
+    else:
+        error = ToolError(ErrorType.EXECUTION_ERROR, (
+            f"{who} running {record.tool_name} stopped before it finished; it was not run again "
+            "because it may already have had its effect"), hint="Tell the user; they can ask again.")
     with transaction.atomic():  # the record and its journal entries commit together
         failed = record.claim(ToolCall.Status.RUNNING, ToolCall.Status.FAILED, error=error.as_dict(),
                               error_type=str(error.type), finished_at=timezone.now())

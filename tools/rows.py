@@ -71,23 +71,25 @@ def values(model: type[models.Model], pk: Any, *names: str,
 
 
 def update(model: type[models.Model], pk: Any, *, using: str | None = None, returning: tuple[str, ...] = (),
-           **changes: Any) -> Any:
+           where: dict[str, Any] | None = None, **changes: Any) -> Any:
     """``UPDATE model SET <changes> WHERE pk = <pk>``: the number of rows changed (0 or 1), or
     with ``returning`` the named columns of the changed row as the database returns them
     (``None`` if no row changed): one statement where a read would take a second.
+    ``where`` adds equality conditions (``{"status": "running"}``): a conditional update.
 
     ``changes`` name concrete fields (``run_id`` or ``run`` for a foreign key, given as the
     key's value) and hold plain values: expressions such as ``F()`` belong in the ORM.
     """
     alias = using or router.db_for_write(model)
     connection = connections[alias]
-    sql, fields = _update_statement(model, alias, tuple(changes), returning)
+    where = where or {}
+    sql, fields = _update_statement(model, alias, tuple(changes), returning, tuple(where))
     values = []
-    for field, value in zip(fields, changes.values(), strict=True):
+    for field, value in zip(fields, [*changes.values(), *where.values()], strict=True):
         if hasattr(value, "resolve_expression"):
             raise TypeError(f"rows.update() takes plain values; {field.name}={value!r} is an expression")
         values.append(field.get_db_prep_save(value, connection))
-    values.append(model._meta.pk.get_db_prep_save(pk, connection))
+    values.insert(len(changes), model._meta.pk.get_db_prep_save(pk, connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         return cursor.fetchone() if returning else cursor.rowcount
@@ -156,13 +158,17 @@ def _values_statement(model: type[models.Model], alias: str, names: tuple[str, .
 
 @cache
 def _update_statement(model: type[models.Model], alias: str, names: tuple[str, ...],
-                      returning: tuple[str, ...]) -> tuple[str, list[models.Field[Any, Any]]]:
+                      returning: tuple[str, ...], where: tuple[str, ...] = (),
+                      ) -> tuple[str, list[models.Field[Any, Any]]]:
     connection = connections[alias]
     quote = connection.ops.quote_name
     meta = model._meta
     fields = [_column(meta, name) for name in names]
+    conditions = [_column(meta, name) for name in where]
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    sql += "".join(f" AND {quote(f.column)} = %s" for f in conditions)
+    fields += conditions
     if returning:  # SQLite (3.35+) and PostgreSQL, the databases Toolgate runs on
         sql += " RETURNING " + ", ".join(quote(_column(meta, name).column) for name in returning)
     return sql, fields

@@ -8,6 +8,10 @@ exactly as on the socket. The request reads a copy of those stamped events from 
 does not cancel it (as closing a tab does not), and it ends ``run.finished`` — or
 ``run.waiting`` when a call waits for approval; the run then continues after the
 decision, visible over the WebSocket and through ``GET /api/v1/conversations/{id}``.
+
+In production a Celery worker drives the run (docs/engine.md, *Who drives a run*): the
+request then reads the run's events from the conversation's channel-layer group, which it
+joins before the run is enqueued, as a socket would.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+
+from approvals import dispatch
 from approvals.models import ApprovalRequest
 from assistant import chat
 from assistant.api.errors import ApiError
 from assistant.engine import Engine
 from assistant.models import Conversation, Run
-from assistant.realtime import Publisher
+from assistant.realtime import Publisher, group_name
 from assistant.store import RunInProgress
 
 LAST_EVENTS = frozenset({"run.finished", "run.waiting"})
@@ -50,11 +58,13 @@ class RunStream:
         publisher = Publisher(conversation.pk)
         publisher.layer = _Tap(publisher.layer, self.queue)
         self.engine = Engine(emit=publisher)
+        self._relay: asyncio.Task[Any] | None = None
 
     async def start(self, user: Any, content: str, client_id: Any) -> Run:
         """Store the message and start the run in the background; 409 if that cannot be."""
         try:
-            started = await self.engine.start(self.conversation, user, content, client_id=client_id)
+            started = await self.engine.start(self.conversation, user, content, client_id=client_id,
+                                              drive_here=not dispatch.uses_celery())
         except RunInProgress as exc:
             raise ApiError(409, "run_in_progress",
                            "A reply is still in progress in this conversation; wait for it or stop it first.",
@@ -69,20 +79,49 @@ class RunStream:
         if not started.created:
             raise ApiError(409, "duplicate_message", "This message (client_id) was already received.",
                            {"run_id": str(started.run.pk)})
-        _run_in_background(self.engine.drive(started.run, user))
+        if dispatch.uses_celery():  # a worker drives it: its events arrive over the channel layer
+            await self._listen()
+            await sync_to_async(chat.enqueue)(started.run.pk)
+        else:
+            _run_in_background(self.engine.drive(started.run, user))
         return started.run
+
+    async def _listen(self) -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        group = group_name(self.conversation.pk)
+        await layer.group_add(group, channel)
+
+        async def relay() -> None:
+            try:
+                while True:
+                    message = await layer.receive(channel)
+                    if message.get("type") in ("conversation.event", "conversation.ephemeral"):
+                        self.queue.put_nowait(message["event"])
+            finally:
+                await layer.group_discard(group, channel)
+
+        self._relay = asyncio.get_running_loop().create_task(relay(), context=contextvars.Context())
+
+    def _stop_listening(self) -> None:
+        if self._relay is not None:
+            self._relay.cancel()
+            self._relay = None
 
     async def events(self) -> AsyncIterator[dict[str, Any] | None]:
         """The run's events up to its last one; ``None`` after each quiet spell (keep-alive)."""
-        while True:
-            try:
-                event = await asyncio.wait_for(self.queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield None
-                continue
-            yield event
-            if event["type"] in LAST_EVENTS:
-                return
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(self.queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield None
+                    continue
+                yield event
+                if event["type"] in LAST_EVENTS:
+                    return
+        finally:
+            self._stop_listening()
 
     async def sse(self) -> AsyncIterator[str]:
         yield ": run started\n\n"

@@ -110,3 +110,27 @@ def test_a_run_that_finishes_while_a_new_one_is_refused_lets_the_new_one_start(u
     started = _start(convo, user, "next question")
     assert started.created and started.run.pk != active.pk
     assert list(convo.runs.filter(status__in=Run.ACTIVE).values_list("pk", flat=True)) == [started.run.pk]
+
+
+def test_a_final_answer_never_completes_a_run_that_recovery_closed_meanwhile(user):
+    from assistant import recovery
+
+    run = _start(Conversation.objects.create(owner=user, profile="demo"), user).run
+    assert recovery.close_run(Run.objects.get(pk=run.pk))  # the driver was presumed dead
+    with pytest.raises(store.RunLost):
+        store.save_assistant_turn(run, uuid.uuid4(), content="late answer", tool_calls=[], input_tokens=1,
+                                  output_tokens=1, completes_run=True)
+    run.refresh_from_db()
+    assert (run.status, run.error_code) == (Run.Status.FAILED, "interrupted")
+    assert not Message.objects.filter(run=run, role="assistant").exists()  # rolled back with it
+
+
+def test_a_driver_whose_run_another_took_over_stores_nothing(user):
+    run = _start(Conversation.objects.create(owner=user, profile="demo"), user).run
+    run.driver = "old:1:a"
+    Run.objects.filter(pk=run.pk).update(driver="new:2:b")
+    with pytest.raises(store.RunLost):
+        store.save_assistant_turn(run, uuid.uuid4(), content="x", tool_calls=[], input_tokens=0,
+                                  output_tokens=0)
+    assert not Message.objects.filter(run=run, role="assistant").exists()
+    assert Run.objects.get(pk=run.pk).steps == 0

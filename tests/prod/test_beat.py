@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_beat_expires_a_stale_request_and_the_run_continues_with_a_denied_result(user, services):
+    await services("worker")  # drives the run (production mode: runs live in workers)
     note = await Note.objects.acreate(owner=user, text="buy milk")
     convo = await Conversation.objects.acreate(owner=user, profile="demo")
     socket = await open_socket(user, f"/ws/conversations/{convo.pk}/")
@@ -23,7 +24,6 @@ async def test_beat_expires_a_stale_request_and_the_run_continues_with_a_denied_
     request = await ApprovalRequest.objects.aget(tool_name="delete_note")
     await ApprovalRequest.objects.filter(pk=request.pk).aupdate(expires_at=timezone.now())
 
-    await services("worker")
     await services("beat", APPROVALS_EXPIRY_CHECK_SECONDS=1)
     after = await events_until(socket, "run.finished")
 

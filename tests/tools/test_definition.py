@@ -239,3 +239,30 @@ def test_retry_is_decided_by_exception_type_not_message():
     assert Retry(on=(ToolTimeout,)).retries(ToolTimeout("slow"))
     with pytest.raises(ValueError, match="attempts must be >= 1"):
         Retry(attempts=0)
+
+
+def test_a_read_only_tool_is_idempotent_unless_it_says_otherwise_and_others_only_when_they_say_so():
+    from tools.definition import tool
+
+    def f(x: int) -> int:
+        """Return x.
+
+        Args:
+            x: A number.
+        """
+        return x
+
+    assert tool(f, read_only=True).idempotent is True
+    assert tool(f, read_only=True, idempotent=False).idempotent is False
+    assert tool(f).idempotent is False
+    assert tool(f, idempotent=True).idempotent is True
+
+
+def test_the_safe_built_ins_are_idempotent_and_the_ones_with_effects_are_not():
+    from tools.builtin import calculator, clock, files, mail, notes, sandbox, sql, units, web
+
+    safe = [calculator.calculator, clock.current_time, files.read_file, notes.search_notes,
+            sql.query_database, units.convert_units, web.http_get]
+    effects = [files.write_file, notes.create_note, notes.delete_note, mail.send_email, sandbox.run_python]
+    assert all(t.idempotent for t in safe)
+    assert not any(t.idempotent for t in effects)

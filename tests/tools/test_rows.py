@@ -121,3 +121,15 @@ def test_values_reads_named_columns_of_one_row():
     record = rows.insert(ToolCall(call_id="c1", tool_name="add", status="running", attempts=2))
     assert rows.values(ToolCall, record.pk, "tool_name", "attempts") == ("add", 2)
     assert rows.values(ToolCall, record.pk + 1, "tool_name") is None
+
+
+def test_a_conditional_update_changes_the_row_only_when_its_conditions_hold():
+    owner = get_user_model().objects.create(username="ada")
+    convo = Conversation.objects.create(owner=owner, profile="demo")
+    run = Run.objects.create(conversation=convo, user=owner, profile="demo", max_steps=8, driver="me")
+    assert rows.update(Run, run.pk, where={"status": "running", "driver": "someone-else"}, steps=5) == 0
+    assert rows.update(Run, run.pk, returning=("steps",), where={"driver": "someone-else"}, steps=5) is None
+    assert rows.update(Run, run.pk, returning=("steps",), where={"status": "running", "driver": "me"},
+                       steps=5) == (5,)
+    run.refresh_from_db()
+    assert run.steps == 5

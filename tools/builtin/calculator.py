@@ -357,7 +357,7 @@ def evaluate(expression: str) -> Number:
                             hint=refused.hint) from None
 
 
-@tool(risk="low", read_only=True, timeout=5)
+@tool(risk="low", read_only=True, idempotent=True, timeout=5)
 def calculator(expression: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]) -> dict[str, Any]:
     """Evaluate an arithmetic expression exactly and return its numeric result.
 

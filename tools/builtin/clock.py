@@ -102,7 +102,7 @@ def describe(moment: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
     }
 
 
-@tool(risk="low", read_only=True, timeout=5)
+@tool(risk="low", read_only=True, idempotent=True, timeout=5)
 def current_time(timezone: Annotated[str, Field(max_length=200)] = "UTC") -> dict[str, Any]:
     """Get the current date, time and weekday in a time zone.
 

@@ -192,7 +192,7 @@ def check_path(arguments: dict[str, Any], ctx: ToolContext) -> None:
     locate(workspace, arguments["path"])
 
 
-@tool(risk="low", read_only=True, precheck=check_path)
+@tool(risk="low", read_only=True, idempotent=True, precheck=check_path)
 def read_file(ctx: ToolContext, path: PathArg) -> dict[str, Any]:
     """Read a UTF-8 text file from the user's private workspace.
 

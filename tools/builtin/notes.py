@@ -61,7 +61,7 @@ def create_note(ctx: ToolContext, text: Annotated[str, Field(min_length=1, max_l
     return _as_dict(Note.objects.create(owner=owner, text=clean))
 
 
-@tool(risk="low", read_only=True)
+@tool(risk="low", read_only=True, idempotent=True)
 def search_notes(
     ctx: ToolContext,
     query: Annotated[str, Field(max_length=MAX_QUERY_CHARS)],

@@ -334,7 +334,7 @@ def check_query(arguments: dict[str, Any], ctx: Any = None) -> None:
         conn.close()
 
 
-@tool(risk="low", read_only=True, precheck=check_query)
+@tool(risk="low", read_only=True, idempotent=True, precheck=check_query)
 def query_database(
     sql: Annotated[str, Field(min_length=1, max_length=MAX_SQL_CHARS)],
     params: Annotated[list[str | int | float | None], Field(max_length=100)] = [],  # noqa: B006 (never mutated)

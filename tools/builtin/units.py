@@ -163,7 +163,7 @@ def convert(value: float, source: Unit, target: Unit) -> float:
     return result
 
 
-@tool(risk="low", read_only=True, timeout=5)
+@tool(risk="low", read_only=True, idempotent=True, timeout=5)
 def convert_units(
     value: Annotated[float, Field(allow_inf_nan=False)],
     from_unit: Annotated[str, Field(min_length=1, max_length=50)],

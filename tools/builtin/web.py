@@ -64,7 +64,7 @@ def check_target(arguments: dict[str, Any], ctx: Any = None) -> None:
             raise BlockedDestination(f"refused to connect to {target.host}: {problem}. {NO_RETRY_HINT}")
 
 
-@tool(risk="medium", read_only=True, retry=Retry(attempts=2), precheck=check_target)
+@tool(risk="medium", read_only=True, idempotent=True, retry=Retry(attempts=2), precheck=check_target)
 async def http_get(
     url: Annotated[str, Field(min_length=1, max_length=2048)],
 ) -> dict[str, Any]:

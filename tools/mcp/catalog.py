@@ -8,7 +8,8 @@ refused with a reason and never stops the server's other tools from loading.
 Annotations come from the server and are only hints: ``readOnlyHint: true`` → low,
 ``destructiveHint: true`` or no annotations at all → high (needs approval), anything
 else → medium. An administrator's ``default_risk`` on the server, and a ToolPolicy or
-rule on the tool, always win over them.
+rule on the tool, always win over them. ``readOnlyHint`` or ``idempotentHint`` also make the
+tool idempotent: a call cut off by a crashed process is run once more (docs/engine.md).
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ def risk_from_annotations(annotations: Any) -> Risk:
                ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")):
         return Risk.HIGH  # an annotations object that says nothing is no annotations
     return Risk.MEDIUM
+
+
+def idempotent_from_annotations(annotations: Any) -> bool:
+    """Whether a call cut off by a crash may be run again: the server says the tool only
+    reads (``readOnlyHint``) or that repeating it has no further effect (``idempotentHint``).
+    Hints are the server's word about its own tool; without them, never."""
+    if annotations is None:
+        return False
+    hints = annotations if isinstance(annotations, dict) else annotations.model_dump(by_alias=True)
+    if hints.get("destructiveHint") is True and hints.get("idempotentHint") is not True:
+        return False
+    return hints.get("readOnlyHint") is True or hints.get("idempotentHint") is True
 
 
 def registered_name(server: str, tool: str) -> str:
@@ -126,7 +139,8 @@ def _tool(spec: ServerSpec, item: Any, name: str, fn: CallFn, access: Any) -> To
     risk = Risk(spec.default_risk) if spec.default_risk else risk_from_annotations(item.annotations)
     definition = {"name": name, "description": description, "input_schema": schema}
     tool = McpTool.from_definition(definition, fn, risk=risk, timeout=spec.timeout,
-                                   read_only=risk == Risk.LOW and not spec.default_risk, access=access)
+                                   read_only=risk == Risk.LOW and not spec.default_risk, access=access,
+                                   idempotent=idempotent_from_annotations(item.annotations))
     tool.server, tool.remote_name = spec.name, item.name
     return tool
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import mcp_types as types
 import pytest
 
-from tools.mcp.catalog import build, registered_name, risk_from_annotations, split_name
+from tools.mcp.catalog import (
+    build,
+    idempotent_from_annotations,
+    registered_name,
+    risk_from_annotations,
+    split_name,
+)
 from tools.mcp.spec import ServerSpec
 
 SPEC = ServerSpec(name="srv", transport="stdio", command="x")
@@ -78,3 +84,23 @@ def test_a_tool_listed_again_unchanged_is_reused_and_a_changed_one_rebuilt():
     assert changed is not built[1].tool
     assert changed.description == "now it deletes things" and changed.risk == "high"
     assert new is not None and new.name == "srv__new"
+@pytest.mark.parametrize(("hints", "idempotent"), [
+    (None, False),
+    ({}, False),
+    ({"readOnlyHint": True}, True),
+    ({"idempotentHint": True}, True),
+    ({"destructiveHint": True, "idempotentHint": True}, True),  # repeating it does nothing more
+    ({"destructiveHint": True}, False),
+    ({"readOnlyHint": True, "destructiveHint": True}, False),  # contradictory: the cautious reading
+    ({"readOnlyHint": False, "idempotentHint": False}, False),
+    ({"openWorldHint": True}, False),
+])
+def test_a_tool_is_idempotent_only_when_its_hints_say_it_only_reads_or_repeats_harmlessly(hints, idempotent):
+    assert idempotent_from_annotations(hints) is idempotent
+
+
+def test_built_mcp_tools_carry_the_idempotent_flag_from_their_hints():
+    entries = build(SPEC, [tool("reader", read_only_hint=True), tool("writer", destructive_hint=True),
+                           tool("setter", idempotent_hint=True), tool("bare")], call=lambda remote: noop)
+    assert {e.remote_name: e.tool.idempotent for e in entries} == {
+        "reader": True, "writer": False, "setter": True, "bare": False}
