@@ -15,8 +15,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy, ngettext
 
-from assistant.admin_usage import TokenUsageAdmin, UserBudgetAdmin  # noqa: F401  (usage report, budgets)
 from assistant.models import ApiToken
+from assistant.ops.usage_admin import TokenUsageAdmin, UserBudgetAdmin  # noqa: F401  (usage report, budgets)
 
 
 @admin.register(ApiToken)

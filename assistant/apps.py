@@ -18,7 +18,7 @@ class AssistantConfig(AppConfig):
         secure_data_dir(*data_paths(settings))  # fixes (and logs) or refuses, naming the path
 
         from approvals.signals import call_settled
-        from assistant.chat import on_call_settled
+        from assistant.runs.chat import on_call_settled
 
         call_settled.connect(on_call_settled, dispatch_uid="assistant.resume_on_settled")
 

@@ -18,7 +18,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from approvals import dispatch  # noqa: E402
 from assistant.mcp import http as mcp_http  # noqa: E402
-from assistant.routing import websocket_urlpatterns  # noqa: E402
+from assistant.realtime.routing import websocket_urlpatterns  # noqa: E402
 from assistant.runs import restart  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 A *run* is one answer to one user message: it may take several model turns and tool
 rounds, may wait for approval, and ends ``completed``, ``failed`` or ``cancelled``. The
-provider-format history is rebuilt from these rows (see assistant/history.py), so the
+provider-format history is rebuilt from these rows (see assistant/runs/history.py), so the
 database is the single source of truth for what the model was shown.
 """
 
@@ -253,7 +253,7 @@ class ApiToken(models.Model):
 
 
 class UserBudget(models.Model):
-    """One user's own daily token cap, in place of ``TOKEN_BUDGET_DAILY`` (assistant/budgets.py)."""
+    """One user's own daily token cap, in place of ``TOKEN_BUDGET_DAILY`` (assistant/ops/budgets.py)."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                 related_name="token_budget")

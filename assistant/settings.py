@@ -75,7 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "assistant.middleware.RequestIdMiddleware",  # first: every log line of a request has its id
+    "assistant.ops.middleware.RequestIdMiddleware",  # first: every log line of a request has its id
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -212,7 +212,8 @@ TOOLS_SENSITIVE_KEYS = env_list(
 TOOLS_GATE = env_str("TOOLS_GATE", "approvals.policy.gate")
 # Dotted paths to ``(stage, record, **details)`` observers, told in order of every ToolCall
 # write: the audit trail, then the metrics (comma-separated in the environment).
-TOOLS_JOURNAL = env_list("TOOLS_JOURNAL", ["approvals.hooks.observe", "assistant.metrics.observe_tool_call"])
+TOOLS_JOURNAL = env_list("TOOLS_JOURNAL", [
+    "approvals.hooks.observe", "assistant.ops.metrics.observe_tool_call"])
 # TOOLS_ACCESS_POLICY, ``(user, tool) -> bool``: which tools a user may use (see Approvals below).
 TOOLS_THREADS = env_int("TOOLS_THREADS", 32, minimum=1)
 TOOLS_WORKSPACE_ROOT = Path(env_str("TOOLS_WORKSPACE_ROOT", str(VAR_DIR / "workspaces")))
@@ -320,7 +321,7 @@ ASSISTANT_SYSTEM_PROMPT = env_str(
 )
 
 # --- Operations: logs, metrics, token budgets (docs/operations.md) --------------------------
-from assistant.logging import log_format, log_level, logging_config  # noqa: E402
+from assistant.ops.logging import log_format, log_level, logging_config  # noqa: E402
 
 LOG_FORMAT = log_format(DEBUG)  # json | text (default: text when DJANGO_DEBUG is on)
 LOG_LEVEL = log_level()
@@ -397,7 +398,7 @@ if RUN_HEARTBEAT_SECONDS and RUN_HEARTBEAT_SECONDS * 2 > RUN_LEASE_SECONDS:
     raise ImproperlyConfigured(
         f"RUN_HEARTBEAT_SECONDS ({RUN_HEARTBEAT_SECONDS:g}) must be at most half of RUN_LEASE_SECONDS "
         f"({RUN_LEASE_SECONDS}): a live run would be taken between two beats")
-# A run whose driver died is continued by another (assistant/recovery.py); one whose drivers
+# A run whose driver died is continued by another (assistant/runs/recovery.py); one whose drivers
 # keep dying this many times is closed as interrupted instead.
 RUN_MAX_RECOVERIES = env_int("RUN_MAX_RECOVERIES", 3, minimum=0)
 # The embedded server continues, at its first request, the runs its previous process left
@@ -436,10 +437,10 @@ if REDIS_URL:
 
 # Static files: WhiteNoise serves what ``collectstatic`` gathered into STATIC_ROOT (pre-compressed),
 # so Daphne needs no web server beside it; an async-capable subclass keeps requests on the event
-# loop (assistant/staticfiles.py). Without collectstatic (development) it finds nothing.
+# loop (assistant/ops/staticfiles.py). Without collectstatic (development) it finds nothing.
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(STATIC_ROOT)))
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-                  "assistant.staticfiles.AsyncWhiteNoiseMiddleware")
+                  "assistant.ops.staticfiles.AsyncWhiteNoiseMiddleware")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -473,7 +474,7 @@ PERMISSIONS_POLICY = {feature: [] for feature in (
     "microphone", "midi", "payment", "publickey-credentials-get", "screen-wake-lock", "serial",
     "usb", "xr-spatial-tracking",
 )}
-_after_static = MIDDLEWARE.index("assistant.staticfiles.AsyncWhiteNoiseMiddleware") + 1
+_after_static = MIDDLEWARE.index("assistant.ops.staticfiles.AsyncWhiteNoiseMiddleware") + 1
 MIDDLEWARE[_after_static:_after_static] = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",

@@ -7,7 +7,7 @@ left alone.
 
 ``recover_interrupted_runs`` runs every minute under Celery beat: a run whose driver
 stopped mid-run (a deploy, a crash) is handed to a worker again once its lease has run out,
-which continues it from its last durable step (see assistant/recovery.py).
+which continues it from its last durable step (see assistant/runs/recovery.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from celery import shared_task
 from django.conf import settings
 
-from assistant import chat, recovery
+from assistant.runs import chat, recovery
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

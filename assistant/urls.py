@@ -3,8 +3,9 @@ from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from assistant import metrics, views
 from assistant.attachments import views as attachment_views
+from assistant.ops import metrics
+from assistant.pages import views
 from assistant.preferences.views import save_preferences
 from assistant.search.views import search_page
 from assistant.transcript.exchange_views import export, import_view
@@ -33,7 +34,7 @@ urlpatterns = [
     # The scripts' translations in the request's language (locale/*/djangojs.po, docs/ui.md).
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus (docs/operations.md)
-    path("", include("assistant.health")),  # GET /health, GET /ready (docs/deploy.md)
+    path("", include("assistant.ops.health")),  # GET /health, GET /ready (docs/deploy.md)
 ]
 
 # Development only (DEBUG): lets plain `daphne` serve /static/ with no extra server.

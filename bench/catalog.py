@@ -34,9 +34,9 @@ from django.core.management import call_command
 from openai import AsyncOpenAI
 
 from assistant.catalog.offer import offer
-from assistant.engine import Engine
-from assistant.history import to_chat_message
 from assistant.models import Conversation, Message, Run
+from assistant.runs.engine import Engine
+from assistant.runs.history import to_chat_message
 from tests.fakes.llm_server import FakeLLMServer
 from tests.tools.corpus_helpers import definitions, queries
 from tools.catalog import acatalog

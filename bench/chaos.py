@@ -58,8 +58,8 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from assistant.engine import Engine  # noqa: E402
 from assistant.models import Conversation, Run  # noqa: E402
+from assistant.runs.engine import Engine  # noqa: E402
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest  # noqa: E402
 from tests.fakes.scripts import Step, call, error, text, tool_calls  # noqa: E402
 from tools.pipeline import Pipeline  # noqa: E402

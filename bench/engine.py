@@ -56,8 +56,8 @@ from django.core.management import call_command  # noqa: E402
 from openai import AsyncOpenAI  # noqa: E402
 
 from assistant import store  # noqa: E402
-from assistant.engine import Engine  # noqa: E402
 from assistant.models import Conversation, Message, Run  # noqa: E402
+from assistant.runs.engine import Engine  # noqa: E402
 from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
 from tests.fakes.scripts import call, text, tool_calls  # noqa: E402
 from tools import records  # noqa: E402
@@ -66,7 +66,7 @@ from tools.pipeline import Pipeline  # noqa: E402
 from tools.registry import Registry  # noqa: E402
 
 TARGET_MS = 5.0
-AUDIT_OFF = ["assistant.metrics.observe_tool_call"]
+AUDIT_OFF = ["assistant.ops.metrics.observe_tool_call"]
 # The durable writes of one round, in order: (module, function, what it stores).
 WRITES = [
     (store, "start_run", "user message + run (and the history read)"),
@@ -297,7 +297,7 @@ async def history_cost(rounds: int) -> None:
     from assistant.runs import history_cache
 
     provider = provider_for(get_profile("bench"))
-    from assistant.history import history_and_next_position
+    from assistant.runs.history import history_and_next_position
 
     print("history read + request body per run, ms (median of 50, interleaved):")
     print(f"{'N':>6}{'before (read all, convert all)':>32}{'now (cached, extended)':>25}{'ratio':>8}")

@@ -134,7 +134,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
 
-    from assistant import tokens
+    from assistant.api import tokens
 
     users = get_user_model()
     alice = users.objects.create_user("alice", password="pw-alice-bench")

@@ -15,7 +15,7 @@ the same fake server.
    between the updates a reader sees are reported, next to the SDK alone reading the
    same 100 streams.
 
-The app merges a burst of deltas into one event (assistant/realtime.py), so tokens are
+The app merges a burst of deltas into one event (assistant/realtime/delivery.py), so tokens are
 counted in the text (one word per token here), not as events. The machine's load average
 is printed: on a small shared machine the figures move with it.
 

@@ -15,9 +15,9 @@ def _clear_cache():
 
 @pytest.fixture(autouse=True)
 def _fresh_budget_snapshot():
-    """Per-user token caps are cached in-process (assistant.budgets); a database rolled back
+    """Per-user token caps are cached in-process (assistant.ops.budgets); a database rolled back
     or emptied between tests sends no signal, so no test may see the caps of the one before."""
-    from assistant import budgets
+    from assistant.ops import budgets
 
     budgets.invalidate()
     yield
@@ -26,9 +26,9 @@ def _fresh_budget_snapshot():
 
 @pytest.fixture(autouse=True)
 def _fresh_socket_slots():
-    """Open-socket counts per user (assistant.sockets.limits) start from zero in every test,
+    """Open-socket counts per user (assistant.realtime.limits) start from zero in every test,
     as after a restart, whatever sockets an earlier test left unclosed."""
-    from assistant.sockets import limits
+    from assistant.realtime import limits
 
     limits.reset()
     yield
@@ -83,7 +83,8 @@ async def fresh_realtime(settings, monkeypatch):
     import asyncio
 
     from approvals import dispatch
-    from assistant import chat, realtime
+    from assistant.realtime import delivery as realtime
+    from assistant.runs import chat
 
     monkeypatch.setattr(realtime, "_log", None)
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer",

@@ -2,7 +2,7 @@
 
 A context variable, not an argument, because the lines that need it are written deep in
 tools and libraries that never see the call. The pipeline binds ``call_id``, ``tool`` and,
-once its record exists, ``tool_call_id``; whoever formats logs (``assistant.logging``)
+once its record exists, ``tool_call_id``; whoever formats logs (``assistant.ops.logging``)
 reads :func:`current`. Plain standard library on purpose: the tools app stays ignorant of
 how, or whether, logs are formatted, and this module is safe to import while logging is
 being configured, before Django is set up.

@@ -145,7 +145,7 @@ class Pipeline:
         start = time.perf_counter()
         call_id = request.call_id or f"call_{uuid.uuid4().hex[:24]}"
         ctx = replace(context or ToolContext(), call_id=call_id)
-        logcontext.update(call_id=call_id, tool=request.name)  # for log lines (assistant.logging)
+        logcontext.update(call_id=call_id, tool=request.name)  # for log lines (assistant.ops.logging)
         try:
             return await self._call(request, ctx, start)
         except Exception as exc:  # a bug outside the tool (policy, serialiser, database)

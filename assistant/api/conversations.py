@@ -32,10 +32,10 @@ from assistant.api.schemas import (
     ReplyOut,
 )
 from assistant.api.streaming import RunStream
-from assistant.chat import UNSTORABLE_MESSAGE
-from assistant.engine import run_payload
 from assistant.models import Conversation, Message, Run
 from assistant.providers.profiles import default_profile, get_profiles
+from assistant.runs.chat import UNSTORABLE_MESSAGE
+from assistant.runs.engine import run_payload
 from tools.dbfields import has_unstorable
 
 router = Router(tags=["conversations"])

@@ -15,7 +15,6 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from assistant import budgets
 from assistant.api.auth import caller
 from assistant.api.errors import ApiError, responses
 from assistant.extraction import schemas as extraction_schemas
@@ -26,6 +25,7 @@ from assistant.extraction.service import (
     ExtractionRefused,
     aextract,
 )
+from assistant.ops import budgets
 from assistant.providers.profiles import UnknownProfile, get_profile
 
 router = Router(tags=["extraction"])

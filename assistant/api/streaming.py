@@ -1,7 +1,7 @@
 """Drive one chat run for an API request and hand its events back, as JSON or as SSE.
 
-The run is driven by the same :class:`~assistant.engine.Engine` as a WebSocket message,
-with the conversation's :class:`~assistant.realtime.Publisher` as ``emit``: open browser
+The run is driven by the same :class:`~assistant.runs.engine.Engine` as a WebSocket message,
+with the conversation's :class:`~assistant.realtime.delivery.Publisher` as ``emit``: open browser
 tabs see the reply stream too, and every event is stamped with the conversation's ``seq``
 exactly as on the socket. The request reads a copy of those stamped events from a queue
 (:class:`_Tap`). The run is a background task, not the request's: a client that hangs up
@@ -27,12 +27,12 @@ from channels.layers import get_channel_layer
 
 from approvals import dispatch
 from approvals.models import ApprovalRequest
-from assistant import chat
 from assistant.api.errors import ApiError
-from assistant.engine import Engine
 from assistant.models import Conversation, Run
-from assistant.realtime import Publisher, group_name
-from assistant.store import RunInProgress
+from assistant.realtime.delivery import Publisher, group_name
+from assistant.runs import chat
+from assistant.runs.engine import Engine
+from assistant.runs.store import RunInProgress
 
 LAST_EVENTS = frozenset({"run.finished", "run.waiting"})
 KEEPALIVE_SECONDS = 15.0  # an SSE comment while nothing happens, so proxies keep the stream open
@@ -70,7 +70,7 @@ class RunStream:
                            "A reply is still in progress in this conversation; wait for it or stop it first.",
                            {"run_id": str(exc.run.pk), "status": exc.run.status}) from None
         except Exception as exc:
-            # The daily token budget (assistant.budgets.BudgetExceeded), told by its code so
+            # The daily token budget (assistant.ops.budgets.BudgetExceeded), told by its code so
             # this module does not depend on how budgets are configured.
             if getattr(exc, "code", None) != "budget_exceeded":
                 raise

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from assistant import tokens
+from assistant.api import tokens
 from assistant.models import ApiToken
 
 MAX_ACTIVE_TOKENS = 50

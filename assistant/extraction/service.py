@@ -30,9 +30,9 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
-from assistant import budgets
 from assistant.extraction.models import Extraction
 from assistant.extraction.schemas import ExtractionSchema, as_schema
+from assistant.ops import budgets
 from assistant.providers.base import (
     ChatMessage,
     ChatRequest,

@@ -27,7 +27,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from assistant import tokens
+from assistant.api import tokens
 from assistant.mcp import sessions, waiting
 from assistant.models import ApiToken
 

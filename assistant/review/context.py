@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
 from assistant.models import Conversation
-from assistant.timeline import Entry, build_timeline
+from assistant.transcript.timeline import Entry, build_timeline
 
 
 def entries_until(timeline: list[Entry], moment: Any) -> list[Entry]:

@@ -1,1 +1,1 @@
-"""What a run needs beyond the loop in assistant/engine.py: attempts, fallbacks, context."""
+"""What a run needs beyond the loop in assistant/runs/engine.py: attempts, fallbacks, context."""

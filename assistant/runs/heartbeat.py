@@ -1,6 +1,6 @@
 """A live run says so: its driver renews the run's lease while it drives it.
 
-Recovery (assistant/recovery.py) takes a ``running`` run once it has been untouched
+Recovery (assistant/runs/recovery.py) takes a ``running`` run once it has been untouched
 (``updated_at``) for ``RUN_LEASE_SECONDS``. Touching it only at each step made the lease
 have to outlast the slowest model turn or tool call (it was 600 s), so a dead process's
 run blocked its conversation for ten minutes. Now the process driving a run touches it

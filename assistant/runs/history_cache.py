@@ -17,9 +17,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from assistant.history import build_history, history_and_next_position
 from assistant.models import Message
 from assistant.providers.base import ChatMessage
+from assistant.runs.history import build_history, history_and_next_position
 
 SIZE = 512
 

@@ -3,7 +3,7 @@
 In the embedded default one process drives every run, so a run still ``running`` when the
 server starts was cut off by the previous process (a restart, a crash, ``kill -9``). At its
 first request — a page load, the browser's reconnecting socket, a health probe — the
-server hands each such run back (assistant/recovery.py, no lease: nobody else drives runs
+server hands each such run back (assistant/runs/recovery.py, no lease: nobody else drives runs
 here) and continues it on its own loop from its last durable step (``Engine.carry_on``).
 With Celery, workers drive runs and beat's recovery does this instead.
 """
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from approvals import dispatch
-from assistant import chat, recovery
+from assistant.runs import chat, recovery
 
 logger = logging.getLogger(__name__)
 

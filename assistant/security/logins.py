@@ -26,7 +26,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from assistant import metrics
+from assistant.ops import metrics
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 When an approver approves a call with edited arguments, what ran is not what the model
 asked for. The user's tool card must show the arguments that ran, say that an approver
 changed them, and show the difference, live (``approval.decided``) and after a reload
-(assistant/timeline.py). Both read it from here, from the records alone: the approval
+(assistant/transcript/timeline.py). Both read it from here, from the records alone: the approval
 request keeps what the model asked (redacted) and the call record what ran (redacted).
 """
 

@@ -1,7 +1,7 @@
 """Syntax highlighting for code blocks in answers, rendered server-side (issue 14).
 
 Pygments turns a fenced block with a language (```python) into ``<span class="k">``…
-tokens. It runs inside the Markdown renderer, *before* the sanitiser (assistant/rendering.py),
+tokens. It runs inside the Markdown renderer, *before* the sanitiser (assistant/transcript/rendering.py),
 which keeps only ``span`` elements with Pygments' own short class names: model output cannot
 smuggle markup or other classes through a code block. Blocks without a known language stay
 plain text. The colours are two Pygments styles (light and dark), written once into

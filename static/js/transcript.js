@@ -161,7 +161,7 @@ export class Transcript {
     }
     const body = article.querySelector(".msg-body");
     body.className = "msg-body markdown";
-    body.innerHTML = message.html; // rendered and sanitised by the server (assistant/rendering.py)
+    body.innerHTML = message.html; // rendered and sanitised by the server (assistant/transcript/rendering.py)
     body.hidden = !message.html;
     article.dataset.final = "true";
     article.classList.remove("msg-streaming");

@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.test import AsyncClient
 
-from assistant import tokens
+from assistant.api import tokens
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from approvals.models import AuditEvent
 from assistant.attachments.models import Attachment
 from assistant.models import Conversation
-from tests.assistant.engine_helpers import use_fake_profiles
+from tests.assistant.runs.engine_helpers import use_fake_profiles
 from tests.fakes.scripts import call, text, tool_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,7 +92,7 @@ async def test_another_users_attachment_is_not_found(api, other_api, root, convo
 async def test_a_read_only_token_cannot_upload(root, convo, user):
     from asgiref.sync import sync_to_async
 
-    from assistant import tokens
+    from assistant.api import tokens
     from tests.api.conftest import bearer
 
     secret = (await sync_to_async(tokens.create)(user, "ro", read_only=True)).secret

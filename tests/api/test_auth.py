@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient, Client
 from django.utils import timezone
 
-from assistant import tokens
+from assistant.api import tokens
 from assistant.models import ApiToken
 from tests.api.conftest import bearer
 

@@ -11,11 +11,11 @@ from django.test import Client
 
 from approvals import dispatch, services
 from approvals.models import ApprovalRequest
-from assistant import chat
 from assistant.models import Conversation, Message, Run
+from assistant.runs import chat
 from tests.api.conftest import bearer
 from tests.approvals.helpers import events_until, make_approver, open_socket
-from tests.assistant.engine_helpers import use_fake_profiles
+from tests.assistant.runs.engine_helpers import use_fake_profiles
 from tests.fakes.scripts import call, text, tool_calls
 from tools.models import Note
 
@@ -200,7 +200,7 @@ async def test_a_message_with_a_lone_surrogate_is_refused_by_validation(api, con
 
 
 async def test_a_read_only_token_cannot_send_messages(user, convo):
-    from assistant import tokens
+    from assistant.api import tokens
 
     reader = bearer((await sync_to_async(tokens.create)(user, "reader", read_only=True)).secret)
     response = await say(reader, convo, "hi")

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
-from assistant import tokens
+from assistant.api import tokens
 from assistant.models import Conversation, Run
 from tests.api.conftest import bearer
 

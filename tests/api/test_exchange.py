@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from assistant import tokens
-from assistant.engine import Engine
+from assistant.api import tokens
 from assistant.models import Conversation
+from assistant.runs.engine import Engine
 from tests.api.conftest import bearer
 
 pytestmark = pytest.mark.django_db(transaction=True)

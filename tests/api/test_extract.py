@@ -8,9 +8,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
-from assistant import budgets, tokens
+from assistant.api import tokens
 from assistant.extraction.models import Extraction
 from assistant.models import UserBudget
+from assistant.ops import budgets
 from tests.api.conftest import bearer
 from tests.assistant.extraction.support import use_extraction_profiles
 from tests.fakes.scripts import refusal, text

@@ -28,7 +28,7 @@ async def approver(django_user_model):
 
 @pytest.fixture
 async def approver_api(approver):
-    from assistant import tokens
+    from assistant.api import tokens
 
     return bearer((await sync_to_async(tokens.create)(approver, "approver")).secret)
 

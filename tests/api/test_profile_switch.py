@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.models import Conversation
-from tests.assistant.engine_helpers import use_fake_profiles
+from tests.assistant.runs.engine_helpers import use_fake_profiles
 from tests.fakes.scripts import call, text, tool_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,7 +72,7 @@ async def test_another_users_conversation_is_not_found(other_api, fake, user):
 async def test_a_read_only_token_cannot_switch(fake, user):
     from asgiref.sync import sync_to_async
 
-    from assistant import tokens
+    from assistant.api import tokens
     from tests.api.conftest import bearer
 
     convo = await Conversation.objects.acreate(owner=user, profile="fake-openai")

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from assistant import tokens
+from assistant.api import tokens
 from assistant.models import Conversation
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,4 +1,4 @@
-"""Personal API tokens (assistant/tokens.py), their page (/settings/tokens/) and their admin."""
+"""Personal API tokens (assistant/api/tokens.py), their page (/settings/tokens/) and their admin."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import pytest
 from django.test import Client
 
-from assistant import tokens
+from assistant.api import tokens
 from assistant.models import ApiToken
 
 pytestmark = pytest.mark.django_db

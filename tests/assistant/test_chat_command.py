@@ -62,7 +62,7 @@ def test_recover_runs_closes_runs_left_running_and_leaves_waiting_ones(user):
 
 def test_a_retried_turn_tells_the_terminal_to_disregard_the_broken_text(monkeypatch, user, fake_llm,
                                                                        settings):
-    from tests.assistant.engine_helpers import use_fake_profiles
+    from tests.assistant.runs.engine_helpers import use_fake_profiles
     from tests.fakes.scripts import text
 
     use_fake_profiles(settings, monkeypatch, fake_llm)

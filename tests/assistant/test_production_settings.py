@@ -121,7 +121,7 @@ def test_the_channel_layers_read_timeout_outlasts_its_blocking_receive(tmp_path)
 def test_whitenoise_comes_right_after_the_security_middleware(embedded):
     middleware = embedded["middleware"]
     security = middleware.index("django.middleware.security.SecurityMiddleware")
-    assert middleware[security + 1] == "assistant.staticfiles.AsyncWhiteNoiseMiddleware"
+    assert middleware[security + 1] == "assistant.ops.staticfiles.AsyncWhiteNoiseMiddleware"
 
 
 def test_https_makes_cookies_secure_and_trusts_the_proxys_scheme(embedded, tmp_path):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from approvals.models import ApprovalRequest, AuditEvent
-from assistant import tokens
+from assistant.api import tokens
 from tests.browser.test_chat_page import conversation_for, open_conversation, send
 from tools.models import Note, ToolCall
 

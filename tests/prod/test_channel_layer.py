@@ -8,7 +8,7 @@ import pytest
 from channels_redis.core import RedisChannelLayer
 
 from assistant.models import Conversation
-from assistant.realtime import Publisher
+from assistant.realtime.delivery import Publisher
 from tests.approvals.helpers import open_socket
 from tests.prod.helpers import events_until
 

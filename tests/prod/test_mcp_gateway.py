@@ -22,7 +22,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
 
 from approvals.models import ApprovalRequest, AuditEvent
-from assistant import tokens
+from assistant.api import tokens
 from tests.assistant.mcp.conftest import with_client
 from tests.live import Daphne, session_cookie
 from tests.prod.helpers import eventually

@@ -10,9 +10,9 @@ import pytest
 import redis
 from asgiref.sync import async_to_sync
 
-from assistant import realtime
 from assistant.models import Conversation, Run
-from assistant.realtime_redis import RESTART_GAP, RedisEventLog
+from assistant.realtime import delivery as realtime
+from assistant.realtime.redis_log import RESTART_GAP, RedisEventLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,11 +17,11 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from approvals.models import ToolPolicy
-from assistant import chat
 from assistant.models import Conversation, Message, Run
+from assistant.runs import chat
 from assistant.tasks import recover_interrupted_runs
 from tests.approvals.helpers import open_socket, say
-from tests.assistant.engine_helpers import KEY_ENV
+from tests.assistant.runs.engine_helpers import KEY_ENV
 from tests.fakes.scripts import text
 from tests.prod.helpers import events_until, eventually
 from tools.models import ToolCall
@@ -135,7 +135,7 @@ async def _exists(path) -> bool:
 
 
 async def test_the_api_event_stream_relays_the_run_a_worker_drives(user, services, fake_llm):
-    from assistant import tokens
+    from assistant.api import tokens
     from tests.api.conftest import bearer
     from tests.api.test_conversations import read_sse
 

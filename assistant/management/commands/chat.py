@@ -16,10 +16,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from assistant.budgets import BudgetExceeded
-from assistant.engine import Engine
 from assistant.models import Conversation, Run
-from assistant.store import RunInProgress
+from assistant.ops.budgets import BudgetExceeded
+from assistant.runs.engine import Engine
+from assistant.runs.store import RunInProgress
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Continue runs left ``running`` by a process that stopped mid-run (see assistant/recovery.py).
+"""Continue runs left ``running`` by a process that stopped mid-run (see assistant/runs/recovery.py).
 
 With Celery (production), each such run is handed to a worker, which continues it from its
 last durable step; ``--lease`` takes only runs untouched for ``RUN_LEASE_SECONDS``, which is
@@ -17,9 +17,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from approvals import dispatch
-from assistant import chat
 from assistant.models import Run
-from assistant.recovery import close_interrupted_runs, recover
+from assistant.runs import chat
+from assistant.runs.recovery import close_interrupted_runs, recover
 
 
 class Command(BaseCommand):

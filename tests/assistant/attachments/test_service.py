@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from approvals.models import AuditEvent
-from assistant import store
 from assistant.attachments import service
 from assistant.attachments.models import Attachment
 from assistant.attachments.names import Refused
-from assistant.history import conversation_history
 from assistant.models import Conversation
+from assistant.runs import store
+from assistant.runs.history import conversation_history
 from tools import ToolContext
 from tools.builtin.files import read_file
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from assistant import store
 from assistant.attachments import service
 from assistant.attachments.models import Attachment
 from assistant.models import Conversation
+from assistant.runs import store
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tests.assistant.engine_helpers import KEY_ENV
+from tests.assistant.runs.engine_helpers import KEY_ENV
 
 
 class Person(BaseModel):

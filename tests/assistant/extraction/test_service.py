@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from assistant import budgets
 from assistant.extraction.examples import Order
 from assistant.extraction.models import Extraction
 from assistant.extraction.service import (
@@ -17,6 +16,7 @@ from assistant.extraction.service import (
     aextract,
 )
 from assistant.models import UserBudget
+from assistant.ops import budgets
 from tests.assistant.extraction.support import FREE_FORM, Person, use_extraction_profiles
 from tests.fakes.scripts import call, error, refusal, text, tool_calls
 

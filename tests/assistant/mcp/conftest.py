@@ -26,7 +26,7 @@ from django.contrib.auth.models import Permission
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from assistant import tokens
+from assistant.api import tokens
 from tests.browser.conftest import BASE_DIR, LiveServer, _server_env, _wait_until_serving, slow_llm  # noqa: F401
 
 SERVER_ENV = {

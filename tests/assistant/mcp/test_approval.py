@@ -188,7 +188,7 @@ def test_an_approver_clicking_approve_in_the_admin_sees_the_source_and_the_open_
 
 def test_another_users_token_cannot_cancel_a_waiting_call(live: Any, secret: str, alice: Any,
                                                           other_user: Any, approver: Any) -> None:
-    from assistant import tokens
+    from assistant.api import tokens
 
     mallory = tokens.create(other_user, "hostile").secret
     note = Note.objects.create(owner=alice, text="mine")

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from mcp.shared.exceptions import MCPError
 
 from approvals.models import ToolPolicy
-from assistant import tokens
+from assistant.api import tokens
 from tests.assistant.mcp.conftest import with_client
 from tools.models import ToolCall
 

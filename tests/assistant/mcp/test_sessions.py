@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx2
 
-from assistant import tokens
+from assistant.api import tokens
 from assistant.mcp import sessions
 from tests.assistant.mcp.conftest import with_client
 from tools.models import ToolCall

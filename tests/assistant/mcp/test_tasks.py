@@ -19,7 +19,7 @@ from mcp.shared.exceptions import MCPError
 
 from approvals import services
 from approvals.models import ApprovalRequest, AuditEvent
-from assistant import tokens
+from assistant.api import tokens
 from tests.assistant.mcp.conftest import SERVER_ENV, with_client
 from tests.assistant.mcp.test_approval import _headers, parked
 from tests.live import Daphne

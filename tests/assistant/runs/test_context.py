@@ -9,7 +9,7 @@ import pytest
 from assistant.models import Message, Run
 from assistant.providers.base import ChatMessage, ToolCallPart, ToolResultPart
 from assistant.runs import context
-from tests.assistant.engine_helpers import KEY_ENV, Calls, Recorder, make_engine, new_conversation
+from tests.assistant.runs.engine_helpers import KEY_ENV, Calls, Recorder, make_engine, new_conversation
 from tests.fakes.scripts import text
 
 
@@ -83,7 +83,7 @@ async def test_a_long_conversation_sends_only_recent_turns_and_the_user_is_told(
 @pytest.mark.django_db(transaction=True)
 async def test_a_thousand_message_conversation_is_answered_with_its_whole_history(fake_llm, settings,
                                                                                   monkeypatch, user):
-    from tests.assistant.engine_helpers import use_fake_profiles
+    from tests.assistant.runs.engine_helpers import use_fake_profiles
 
     use_fake_profiles(settings, monkeypatch, fake_llm)
     convo = await new_conversation(user)

@@ -9,10 +9,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from assistant import recovery
 from assistant.models import Run
-from assistant.runs import heartbeat
-from tests.assistant.engine_helpers import Calls, make_engine, new_conversation, use_fake_profiles
+from assistant.runs import heartbeat, recovery
+from tests.assistant.runs.engine_helpers import Calls, make_engine, new_conversation, use_fake_profiles
 from tests.fakes.scripts import text
 
 pytestmark = pytest.mark.django_db(transaction=True)

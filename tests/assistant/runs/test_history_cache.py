@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.history import conversation_history
 from assistant.models import Conversation, Message
 from assistant.runs import history_cache
+from assistant.runs.history import conversation_history
 
 pytestmark = pytest.mark.django_db
 

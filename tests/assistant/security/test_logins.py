@@ -15,8 +15,8 @@ from django.conf import settings
 from django.test import Client
 from prometheus_client import REGISTRY
 
-from assistant import tokens
-from tests.ops.conftest import json_logs  # noqa: F401 -- the configured JSON handler, read back
+from assistant.api import tokens
+from tests.assistant.ops.conftest import json_logs  # noqa: F401 -- the configured JSON handler, read back
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from approvals.models import ApprovalRequest
-from assistant.engine import Engine
-from assistant.history import conversation_history
 from assistant.models import Conversation, Message
+from assistant.runs.engine import Engine
+from assistant.runs.history import conversation_history
 from assistant.transcript.exchange import ExportFileError, export_json, export_markdown, import_conversation
 from tools.models import Note
 

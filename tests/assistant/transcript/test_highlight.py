@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.rendering import render_markdown, sanitise
 from assistant.transcript.highlight import stylesheet
+from assistant.transcript.rendering import render_markdown, sanitise
 
 ROOT = Path(__file__).resolve().parents[3]
 

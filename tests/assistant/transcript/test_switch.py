@@ -12,7 +12,13 @@ import pytest
 from assistant.models import Conversation, Message
 from assistant.providers.profiles import get_profiles
 from assistant.transcript.switch import SwitchRefused, switch_profile
-from tests.assistant.engine_helpers import Calls, Recorder, make_engine, new_conversation, use_fake_profiles
+from tests.assistant.runs.engine_helpers import (
+    Calls,
+    Recorder,
+    make_engine,
+    new_conversation,
+    use_fake_profiles,
+)
 from tests.fakes.scripts import call, text, tool_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,7 +104,7 @@ async def test_an_anthropic_history_with_tool_calls_goes_back_to_openai(fake, us
 async def test_a_switch_during_a_reply_leaves_that_reply_on_its_profile(fake, user):
     from asgiref.sync import sync_to_async
 
-    from assistant import store
+    from assistant.runs import store
 
     convo = await new_conversation(user, "fake-openai")
     started = await sync_to_async(store.start_run)(convo, user, "hello", max_steps=5)
@@ -111,7 +117,7 @@ async def test_a_switch_during_a_reply_leaves_that_reply_on_its_profile(fake, us
 
 
 def test_a_run_uses_the_profile_switched_to_even_from_a_conversation_loaded_before(fake, user):
-    from assistant import store
+    from assistant.runs import store
 
     held = Conversation.objects.create(owner=user, profile="fake-openai")  # e.g. by an open socket
     switch_profile(Conversation.objects.get(pk=held.pk), "fake-anthropic")  # the page's menu

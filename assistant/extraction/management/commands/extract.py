@@ -20,10 +20,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from assistant.budgets import BudgetExceeded
 from assistant.extraction import schemas
 from assistant.extraction.models import Extraction
 from assistant.extraction.service import ExtractionError, ExtractionInvalid, extract
+from assistant.ops.budgets import BudgetExceeded
 from assistant.providers.base import ProviderError
 
 

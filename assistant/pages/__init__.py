@@ -1,0 +1,1 @@
+"""The chat's HTML pages: thin views and their forms."""
