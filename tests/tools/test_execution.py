@@ -190,12 +190,19 @@ async def test_retries_wait_the_policy_backoff_between_attempts(user, monkeypatc
 # -- concurrency ----------------------------------------------------------------------------
 
 
-def _slow_counter_tool(counter: Counter, **options):
+def _slow_counter_tool(counter: Counter, hold_until_peak: int = 0, **options):
+    """``hold_until_peak``: each call waits (up to 5 s) until that many have been in flight at
+    once, so that a limit of N is shown to be reached however slowly the machine starts the
+    calls (recording them on PostgreSQL is slower than the 20 ms a call takes), while a
+    broken limit still shows as a peak above N."""
     @tool(**options)
     async def work(n: int) -> int:
         """Work a little."""
         counter.enter()
         try:
+            deadline = asyncio.get_running_loop().time() + 5
+            while counter.peak < hold_until_peak and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.005)
             await asyncio.sleep(0.02)
             if n == 3:
                 raise RuntimeError("item 3 is broken")
@@ -208,7 +215,7 @@ def _slow_counter_tool(counter: Counter, **options):
 
 async def test_call_many_never_runs_more_than_the_limit_at_once(user):
     counter = Counter()
-    p = pipeline(_slow_counter_tool(counter))
+    p = pipeline(_slow_counter_tool(counter, hold_until_peak=3))
     requests = [req("work", {"n": i}, call_id=f"id-{i}") for i in range(12)]
     await p.call_many(requests, ToolContext(user=user), max_concurrency=3)
     assert counter.calls == 12 and counter.peak == 3
@@ -230,14 +237,14 @@ async def test_call_many_keeps_order_and_ids_and_one_failure_does_not_abort_the_
 async def test_call_many_defaults_to_the_concurrency_setting(user, settings):
     settings.TOOLS_MAX_CONCURRENCY = 2
     counter = Counter()
-    p = pipeline(_slow_counter_tool(counter), record=False)
+    p = pipeline(_slow_counter_tool(counter, hold_until_peak=2), record=False)
     await p.call_many([req("work", {"n": i}) for i in range(8)], ToolContext(user=user))
     assert counter.peak == 2
 
 
 async def test_a_tool_max_concurrency_bounds_it_across_callers(user):
     counter = Counter()
-    p = pipeline(_slow_counter_tool(counter, max_concurrency=2), record=False)
+    p = pipeline(_slow_counter_tool(counter, hold_until_peak=2, max_concurrency=2), record=False)
     await asyncio.gather(*(p.call(req("work", {"n": 0}), ToolContext(user=user)) for _ in range(8)))
     assert counter.calls == 8 and counter.peak == 2
 
