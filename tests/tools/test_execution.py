@@ -1,6 +1,7 @@
 """Tool bodies run off the event loop, under a timeout, with retries and concurrency limits."""
 
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -195,14 +196,17 @@ def _slow_counter_tool(counter: Counter, hold_until_peak: int = 0, **options):
     once, so that a limit of N is shown to be reached however slowly the machine starts the
     calls (recording them on PostgreSQL is slower than the 20 ms a call takes), while a
     broken limit still shows as a peak above N."""
+    reached = asyncio.Event()
+
     @tool(**options)
     async def work(n: int) -> int:
         """Work a little."""
         counter.enter()
         try:
-            deadline = asyncio.get_running_loop().time() + 5
-            while counter.peak < hold_until_peak and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.005)
+            if counter.peak >= hold_until_peak:
+                reached.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reached.wait(), 5)
             await asyncio.sleep(0.02)
             if n == 3:
                 raise RuntimeError("item 3 is broken")
