@@ -28,6 +28,7 @@ async def test_a_request_expired_by_the_worker_leaves_the_approvers_queue(user, 
     queue = await open_socket(approver, "/ws/approvals/")
     assert await next_ring(queue) == {"type": "queue.changed", "pending": 0}
 
+    await services("worker")  # it drives the run (production mode) and later expires the request
     note = await Note.objects.acreate(owner=user, text="buy milk")
     convo = await Conversation.objects.acreate(owner=user, profile="demo")
     chat = await open_socket(user, f"/ws/conversations/{convo.pk}/")
@@ -38,7 +39,6 @@ async def test_a_request_expired_by_the_worker_leaves_the_approvers_queue(user, 
                                       "change": "added", "decidable": True}
 
     await ApprovalRequest.objects.filter(pk=request.pk).aupdate(expires_at=timezone.now())
-    await services("worker")
     await services("beat", APPROVALS_EXPIRY_CHECK_SECONDS=1)
     assert await next_ring(queue) == {"type": "queue.changed", "pending": 0, "approval_id": request.pk,
                                       "change": "removed", "decidable": True}
