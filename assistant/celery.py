@@ -11,3 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 app = Celery("toolgate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+from assistant.ops import worker_db  # noqa: E402 (after the app: its receivers are Celery's)
+
+worker_db.connect()  # a task keeps its database connection as long as CONN_MAX_AGE says

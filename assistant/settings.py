@@ -300,6 +300,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup would close the database connection around every task whatever
+# CONN_MAX_AGE says; assistant/ops/worker_db.py closes them as Django does around a request.
+CELERY_DB_REUSE_MAX = 2**62
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-approvals": {"task": "approvals.tasks.expire_stale_requests", "schedule": 30.0},
 }

@@ -19,6 +19,18 @@
      the channel layer (Redis). The first Daphne's poll of the record is set to 30 s, so a
      figure far below that can only have come through Redis.
 
+   The client lists the tools before it calls, as an agent does: the SDK's client otherwise
+   sends a ``tools/list`` of its own after the result arrives (to validate the structured
+   result against the tool's output schema), which is the client's round trip, not the wait.
+
+   Where the time goes (medians; from the records' own timestamps, same clock, no tracing
+   code): *click → decision claimed* (the decide POST up to its conditional update: HTTP,
+   session, permissions, the request's checks), *claimed → call started* (commit, Celery
+   publish, worker pickup, the task's reads, the call claimed ``running`` and audited),
+   *started → finished* (the tool and its audited result), *finished → result on the open
+   request* (the settled signal, the channel-layer message through Redis, the waiting
+   request's read of the record, the SSE answer).
+
     python bench/mcp_gateway.py [--mode embedded|production] [--calls N] [--rounds N] [--approvals N]
 
 Production mode needs ``DATABASE_URL`` and ``REDIS_URL``; from the repository root::
@@ -33,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import socket
 import statistics
@@ -81,10 +94,15 @@ async def timed_calls(url: str, headers: dict[str, str], calls: int) -> list[flo
     return times
 
 
+STAGES = ("click -> decision claimed", "claimed -> call started", "started -> finished",
+          "finished -> result on the open request")
+
+
 async def click_to_result(stack: _stack.Stack, secret: str, bob_cookie: str,
-                          alice: Any) -> tuple[float, float]:
+                          alice: Any) -> tuple[float, float, list[float]]:
     """The MCP request on the first web process; the click on the last one (the second, in
-    production mode)."""
+    production mode). Returns click→result and the POST's round trip (ms), and the ``STAGES``
+    (ms) from the approval's and the call's timestamps."""
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
@@ -96,6 +114,7 @@ async def click_to_result(stack: _stack.Stack, secret: str, bob_cookie: str,
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {secret}"}, timeout=120) as http, \
             Client(streamable_http_client(f"{stack.origin}/mcp", http_client=http), mode="legacy",
                    cache=None) as client:
+        await client.list_tools()  # as an agent does first (see the module's docstring)
         call = asyncio.ensure_future(client.call_tool("delete_note", {"note_id": note.pk}))
         pending = ApprovalRequest.objects.filter(tool_call__arguments__note_id=note.pk, status="pending")
         request = None
@@ -107,6 +126,7 @@ async def click_to_result(stack: _stack.Stack, secret: str, bob_cookie: str,
         async with httpx2.AsyncClient(base_url=decider, cookies={"sessionid": bob_cookie}) as admin:
             page = await admin.get(f"/admin/approvals/approvalrequest/{request.pk}/change/")
             csrf = page.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+            clicked = time.time()  # wall clock: compared with the records' timestamps
             start = time.perf_counter()
             posted = await admin.post(f"/admin/approvals/approvalrequest/{request.pk}/decide/",
                                       data={"csrfmiddlewaretoken": csrf, "decision": "approve"},
@@ -114,8 +134,12 @@ async def click_to_result(stack: _stack.Stack, secret: str, bob_cookie: str,
             post_ms = (time.perf_counter() - start) * 1000
             result = await call
             total_ms = (time.perf_counter() - start) * 1000
+            arrived = time.time()
         assert posted.status_code == 302 and not result.is_error, (posted.status_code, result)
-    return total_ms, post_ms
+    decided = await ApprovalRequest.objects.select_related("tool_call").aget(pk=request.pk)
+    moments = [clicked, decided.decided_at.timestamp(), decided.tool_call.started_at.timestamp(),
+               decided.tool_call.finished_at.timestamp(), arrived]
+    return total_ms, post_ms, [(b - a) * 1000 for a, b in itertools.pairwise(moments)]
 
 
 def main() -> None:
@@ -170,6 +194,9 @@ def main() -> None:
           f"(max {max(c[0] for c in clicks):.2f}) over {len(clicks)}; "
           f"target < {TARGET_CLICK_MS:.0f} ms: {verdict}")
     print(f"baseline: the decide POST's own round trip  median {post:7.2f} ms; ratio {total / post:.2f}x")
+    print("where the time goes (medians):")
+    for index, stage in enumerate(STAGES):
+        print(f"  {stage:<40} {statistics.median(c[2][index] for c in clicks):7.2f} ms")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 The request waits for the call's record to be settled (run after approval, denied,
 expired or cancelled). It is woken at once when the decision is carried out in this
 process (``approvals.signals.call_settled``) or, through the channel layer, in another
-one (Redis in production); and it looks at the record every ``MCP_SERVER_POLL_SECONDS``
-anyway, so a decision carried out by a process it cannot hear (two embedded-mode
+one (Redis in production) — it looks at the record again once it listens to the call's
+group, so no decision falls between a look and the subscription; and it looks at the record every
+``MCP_SERVER_POLL_SECONDS`` anyway, so a decision carried out by a process it cannot hear (two embedded-mode
 processes share only the database) still reaches it. Between looks it sends keep-alives.
 
 Cancelling (``notifications/cancelled``) closes the parked call without running it: the
@@ -64,16 +65,25 @@ async def on_call_settled(sender: Any, *, tool_call_id: int, **kwargs: Any) -> N
     await wake(tool_call_id)
 
 
-async def _listen(record_id: int, event: asyncio.Event) -> None:
+async def _listen(record_id: int, event: asyncio.Event, subscribed: asyncio.Future[None]) -> None:
+    """Set ``event`` whenever the call's group hears of it; ``subscribed`` once it listens."""
     layer = get_channel_layer()
     if layer is None:
+        subscribed.set_result(None)
         return
-    channel = await layer.new_channel()
-    await layer.group_add(group(record_id), channel)
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add(group(record_id), channel)
+    except Exception:  # the poll still finds it
+        logger.warning("could not listen for call %s; polling its record instead", record_id, exc_info=True)
+        return
+    subscribed.set_result(None)
     try:
         while True:
             await layer.receive(channel)
             event.set()
+    except Exception:
+        logger.warning("stopped listening for call %s; polling its record instead", record_id, exc_info=True)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.shield(layer.group_discard(group(record_id), channel))
@@ -84,9 +94,19 @@ async def wait_settled(record_id: int, keepalive: Callable[[float], Awaitable[No
     is awaited every ``MCP_SERVER_KEEPALIVE_SECONDS`` meanwhile."""
     event = asyncio.Event()
     _waiters.setdefault(record_id, set()).add(event)
-    listener = asyncio.ensure_future(_listen(record_id, event))
+    subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    listener = asyncio.ensure_future(_listen(record_id, event, subscribed))
     start = last_alive = time.monotonic()
     try:
+        record = await ToolCall.objects.aget(pk=record_id)
+        if record.status not in OPEN:  # (a task's outcome, fetched later)
+            return record
+        # Listening, then a fresh look at the record: a decision carried out between the
+        # look and the subscription would announce itself to no one, and the request would
+        # wait for the next poll. A layer that cannot subscribe (Redis down: the listener
+        # ends) or is slow leaves the poll to find it.
+        await asyncio.wait({subscribed, listener}, timeout=settings.MCP_SERVER_POLL_SECONDS,
+                           return_when=asyncio.FIRST_COMPLETED)
         while True:
             record = await ToolCall.objects.aget(pk=record_id)
             if record.status not in OPEN:

@@ -26,7 +26,9 @@ from assistant.api import tokens
 from tests.assistant.mcp.conftest import with_client
 from tests.live import Daphne, session_cookie
 from tests.prod.helpers import eventually
+from tools.context import ToolContext
 from tools.models import Note, ToolCall
+from tools.pipeline import Pipeline, ToolCallRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,3 +86,41 @@ async def test_an_approval_clicked_on_another_daphne_wakes_the_open_mcp_request_
     assert record.status == ToolCall.Status.SUCCEEDED
     assert not await Note.objects.filter(pk=note.pk).aexists()
     assert await AuditEvent.objects.filter(tool_call_id=record.pk, kind="call.succeeded").acount() == 1
+
+
+async def test_a_decision_carried_out_while_the_open_request_subscribes_still_wakes_it(
+        django_user_model: Any, settings: Any, monkeypatch: Any) -> None:
+    """The waiting request looks at the record, then subscribes to the call's group on Redis.
+    Another process settles the call and announces it in between (forced here: the
+    subscription waits until both are done, and the waiting request's first look ran before
+    them on the ORM's one thread). The request must still complete at once, not at its next
+    poll (120 s)."""
+    from channels.layers import get_channel_layer
+
+    from assistant.mcp import waiting
+
+    settings.MCP_SERVER_POLL_SECONDS = 120
+    alice = await sync_to_async(django_user_model.objects.create_user)("alice", "a@example.com", "pw-a-123")
+    note = await Note.objects.acreate(owner=alice, text="plan")
+    parked = await Pipeline().call(ToolCallRequest("delete_note", {"note_id": note.pk}),
+                                   ToolContext(user=alice, scope={}))
+    assert parked.status == "pending", parked
+    layer = get_channel_layer()
+    subscribe = layer.group_add
+
+    async def subscribe_after_the_decision(name: str, channel: str) -> None:
+        # What another process does: settle the record, then announce it through Redis
+        # (not waiting.wake, whose in-process half would wake the request by itself).
+        await Pipeline().deny_pending(parked.record_id, "not now", rule="approval:denied")
+        await layer.group_send(waiting.group(parked.record_id),
+                               {"type": "mcp.settled", "record": parked.record_id})
+        await subscribe(name, channel)
+
+    monkeypatch.setattr(layer, "group_add", subscribe_after_the_decision)
+
+    async def keepalive(seconds: float) -> None:
+        pass
+
+    record = await asyncio.wait_for(waiting.wait_settled(parked.record_id, keepalive), 30)
+    assert record.status == ToolCall.Status.DENIED
+    assert record.gate_rule == "approval:denied"
