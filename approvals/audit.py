@@ -81,6 +81,15 @@ def compute_hash(event: AuditEvent) -> str:
     return digest(body)
 
 
+def _stored_hash(values: dict[str, Any]) -> str:
+    """:func:`compute_hash` of an event whose values are already as stored (``_event`` made
+    them so), without scanning them for unstorable characters a second time: the same text
+    is hashed, since :func:`storable` returns a storable value unchanged."""
+    body = {name: values[name] for name in HASHED_FIELDS}
+    body["created_at"] = values["created_at"].isoformat()
+    return hashlib.sha256(canonical(body).encode()).hexdigest()
+
+
 def _event(entry: Entry, seq: int, prev: str, now: datetime) -> AuditEvent:
     """The row for ``entry``, with every value exactly as it will read back from the database
     (texts cut to their column, data round-tripped through JSON, unstorable characters
@@ -91,9 +100,8 @@ def _event(entry: Entry, seq: int, prev: str, now: datetime) -> AuditEvent:
         if name in values:
             values[name] = storable(str(values[name] or "")[:limit])
     values["data"] = storable(json.loads(json.dumps(entry.data or {}, ensure_ascii=False, default=str)))
-    event = AuditEvent(seq=seq, created_at=now, prev_hash=prev, **values)
-    event.hash = compute_hash(event)
-    return event
+    values.update(seq=seq, created_at=now, prev_hash=prev)
+    return AuditEvent(hash=_stored_hash(values), **values)
 
 
 _INSERTED = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
@@ -153,7 +161,10 @@ def _insert(alias: str, cursor: Any, events: list[AuditEvent]) -> None:
     statements, connection = _statements(alias), connections[alias]
 
     def values(event: AuditEvent) -> list[Any]:
-        return [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _INSERTED]
+        # ``prepared``: ``_event`` already made every value what ``get_prep_value`` would
+        # (storable text cut to its column, JSON-ready data, an aware datetime), so only the
+        # backend's adaptation is left to do.
+        return [f.get_db_prep_value(getattr(event, f.attname), connection, prepared=True) for f in _INSERTED]
 
     if not statements.returning:
         for event in events:
