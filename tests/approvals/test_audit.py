@@ -102,6 +102,23 @@ def test_over_long_texts_are_cut_to_their_column_and_still_verify():
     assert audit.verify().ok
 
 
+def test_each_event_is_stored_exactly_as_it_was_hashed_whatever_its_content():
+    """Appends hash and insert the values ``_event`` prepared without preparing them again:
+    every stored row must still read back as the event that was hashed."""
+    hostile = "a\x00b\ud800c"
+    appended = audit.record(
+        Entry("call.proposed", tool_call_id=2**62, tool_name="t\x00" * 40, user_id=-1, username=hostile,
+              actor="a" * 300, conversation_id=hostile, outcome="", data={"k\x00": (hostile, 1.5, None)}),
+        Entry("call.validated", data={}), Entry("call.started", outcome="allowed", data={"n": [True, {}]}))
+    for event in appended:
+        row = stored(event.seq)
+        assert [getattr(row, name) for name in audit.HASHED_FIELDS] == [
+            getattr(event, name) for name in audit.HASHED_FIELDS]
+        assert row.hash == event.hash == audit.compute_hash(row)
+    assert stored(1).data == {"k\ufffd": ["a\ufffdb\ufffdc", 1.5, None]}
+    assert audit.verify().ok
+
+
 def test_events_recorded_in_a_transaction_that_rolls_back_leave_no_trace(chain):
     with pytest.raises(RuntimeError), transaction.atomic():
         audit.record(Entry("call.proposed"), Entry("call.started"))
