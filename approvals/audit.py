@@ -81,6 +81,15 @@ def compute_hash(event: AuditEvent) -> str:
     return digest(body)
 
 
+def _stored_hash(values: dict[str, Any]) -> str:
+    """:func:`compute_hash` of an event whose values are already as stored (``_event`` made
+    them so), without scanning them for unstorable characters a second time: the same text
+    is hashed, since :func:`storable` returns a storable value unchanged."""
+    body = {name: values[name] for name in HASHED_FIELDS}
+    body["created_at"] = values["created_at"].isoformat()
+    return hashlib.sha256(canonical(body).encode()).hexdigest()
+
+
 def _event(entry: Entry, seq: int, prev: str, now: datetime) -> AuditEvent:
     """The row for ``entry``, with every value exactly as it will read back from the database
     (texts cut to their column, data round-tripped through JSON, unstorable characters
@@ -91,9 +100,8 @@ def _event(entry: Entry, seq: int, prev: str, now: datetime) -> AuditEvent:
         if name in values:
             values[name] = storable(str(values[name] or "")[:limit])
     values["data"] = storable(json.loads(json.dumps(entry.data or {}, ensure_ascii=False, default=str)))
-    event = AuditEvent(seq=seq, created_at=now, prev_hash=prev, **values)
-    event.hash = compute_hash(event)
-    return event
+    values.update(seq=seq, created_at=now, prev_hash=prev)
+    return AuditEvent(hash=_stored_hash(values), **values)
 
 
 _INSERTED = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
@@ -107,6 +115,9 @@ class _Statements:
     row: str
     returning: str  # "" where the database cannot return the inserted rows' ids
     move_head: str
+    # PostgreSQL: "WITH … (move the head)" put before the INSERT, so moving the head costs no
+    # round trip of its own; "" elsewhere (SQLite has no data-modifying WITH).
+    moving_head: str
 
 
 @cache
@@ -126,6 +137,8 @@ def _statements(alias: str) -> _Statements:
         row=f"({', '.join(['%s'] * len(_INSERTED))})",
         returning=returning,
         move_head=f"UPDATE {head} SET seq = %s, hash = %s WHERE id = %s",  # noqa: S608
+        moving_head=(f"WITH moved AS (UPDATE {head} SET seq = %s, hash = %s WHERE id = %s) "  # noqa: S608
+                     if connection.vendor == "postgresql" and returning else ""),
     )
 
 
@@ -145,36 +158,49 @@ def _locked_head(alias: str, cursor: Any) -> tuple[int, str]:
 
 
 def _insert(alias: str, cursor: Any, events: list[AuditEvent]) -> None:
-    """INSERT the events (values adapted by their own fields) and give them their ids.
+    """INSERT the events (values adapted by their own fields), give them their ids, and move
+    the head to the last of them.
 
     One statement for them all where the database returns the new rows; ids are matched by
-    ``seq``, since the order of returned rows is not promised.
+    ``seq``, since the order of returned rows is not promised. On PostgreSQL the head moves
+    in that same statement (a data-modifying ``WITH``): one round trip fewer per append.
     """
     statements, connection = _statements(alias), connections[alias]
+    head = [events[-1].seq, events[-1].hash, HEAD_ID]
 
     def values(event: AuditEvent) -> list[Any]:
-        return [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _INSERTED]
+        # ``prepared``: ``_event`` already made every value what ``get_prep_value`` would
+        # (storable text cut to its column, JSON-ready data, an aware datetime), so only the
+        # backend's adaptation is left to do.
+        return [f.get_db_prep_value(getattr(event, f.attname), connection, prepared=True) for f in _INSERTED]
 
     if not statements.returning:
         for event in events:
             cursor.execute(statements.insert_into + statements.row, values(event))
             event.pk = cursor.lastrowid
+        cursor.execute(statements.move_head, head)
         return
     by_seq = {event.seq: event for event in events}
     for start in range(0, len(events), _ROWS_PER_INSERT):
         chunk = events[start:start + _ROWS_PER_INSERT]
-        sql = statements.insert_into + ", ".join([statements.row] * len(chunk)) + statements.returning
-        cursor.execute(sql, [value for event in chunk for value in values(event)])
+        last = start + _ROWS_PER_INSERT >= len(events)
+        prefix, params = (statements.moving_head, list(head)) if last and statements.moving_head else ("", [])
+        rows = ", ".join([statements.row] * len(chunk))
+        sql = prefix + statements.insert_into + rows + statements.returning
+        cursor.execute(sql, params + [value for event in chunk for value in values(event)])
         for pk, seq in cursor.fetchall():
             by_seq[int(seq)].pk = int(pk)
+    if not statements.moving_head:
+        cursor.execute(statements.move_head, head)
 
 
 def record(*entries: Entry) -> list[AuditEvent]:
     """Append ``entries`` to the chain, in order, in one transaction (the caller's, if any).
 
     Every recorded tool call appends twice, so an append is three plain SQL statements —
-    lock the head, insert the events, move the head — rather than the ORM's version of the
-    same, which cost four times as much (bench/audit.py).
+    lock the head, insert the events, move the head (two on PostgreSQL, where the INSERT
+    moves the head) — rather than the ORM's version of the same, which cost four times as
+    much (bench/audit.py).
     """
     if not entries:
         return []
@@ -194,8 +220,7 @@ def record(*entries: Entry) -> list[AuditEvent]:
             event._state.adding, event._state.db = False, alias
             events.append(event)
             prev = event.hash
-        _insert(alias, cursor, events)
-        cursor.execute(_statements(alias).move_head, [seq, prev, HEAD_ID])
+        _insert(alias, cursor, events)  # and moves the head to (seq, prev)
         return events
 
 

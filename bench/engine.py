@@ -55,8 +55,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from openai import AsyncOpenAI  # noqa: E402
 
-from assistant import store  # noqa: E402
 from assistant.models import Conversation, Message, Run  # noqa: E402
+from assistant.runs import store  # noqa: E402
 from assistant.runs.engine import Engine  # noqa: E402
 from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
 from tests.fakes.scripts import call, text, tool_calls  # noqa: E402

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from approvals import audit
 from approvals.audit import Entry
@@ -99,6 +100,46 @@ def test_over_long_texts_are_cut_to_their_column_and_still_verify():
     event = AuditEvent.objects.get()
     lengths = (len(event.kind), len(event.tool_name), len(event.username), len(event.outcome))
     assert lengths == (40, 64, 150, 30)
+    assert audit.verify().ok
+
+
+def test_each_event_is_stored_exactly_as_it_was_hashed_whatever_its_content():
+    """Appends hash and insert the values ``_event`` prepared without preparing them again:
+    every stored row must still read back as the event that was hashed."""
+    hostile = "a\x00b\ud800c"
+    appended = audit.record(
+        Entry("call.proposed", tool_call_id=2**62, tool_name="t\x00" * 40, user_id=-1, username=hostile,
+              actor="a" * 300, conversation_id=hostile, outcome="", data={"k\x00": (hostile, 1.5, None)}),
+        Entry("call.validated", data={}), Entry("call.started", outcome="allowed", data={"n": [True, {}]}))
+    for event in appended:
+        row = stored(event.seq)
+        assert [getattr(row, name) for name in audit.HASHED_FIELDS] == [
+            getattr(event, name) for name in audit.HASHED_FIELDS]
+        assert row.hash == event.hash == audit.compute_hash(row)
+    assert stored(1).data == {"k\ufffd": ["a\ufffdb\ufffdc", 1.5, None]}
+    assert audit.verify().ok
+
+
+def test_an_append_locks_inserts_and_moves_the_head_in_three_statements_or_two_on_postgresql():
+    audit.record(Entry("first"))  # the head row exists from here on
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        audit.record(Entry("call.proposed"), Entry("call.validated"), Entry("call.started"))
+    statements = [q["sql"] for q in queries.captured_queries]
+    expected = 2 if connection.vendor == "postgresql" else 3
+    assert len(statements) == expected, statements
+    head = AuditHead.objects.get()
+    assert (head.seq, head.hash) == (4, stored(4).hash)
+    assert audit.verify().ok
+
+
+def test_an_append_larger_than_one_insert_moves_the_head_once_past_its_last_event():
+    size = audit._ROWS_PER_INSERT * 2 + 7
+    events = audit.record(*(Entry("bulk", data={"i": i}) for i in range(size)))
+    assert [e.seq for e in events] == list(range(1, size + 1))
+    assert len({e.pk for e in events}) == size
+    head = AuditHead.objects.get()
+    assert (head.seq, head.hash) == (size, events[-1].hash)
+    audit.record(Entry("after"))
     assert audit.verify().ok
 
 
