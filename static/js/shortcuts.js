@@ -67,8 +67,9 @@ async function save(form, name, value) {
   const body = new FormData(form);
   body.set(name, value);
   try {
+    // keepalive: a choice made just before leaving the page (a reload, a link) still arrives.
     const response = await fetch(form.action, {
-      method: "POST", body, headers: { Accept: "application/json" }, credentials: "same-origin",
+      method: "POST", body, headers: { Accept: "application/json" }, credentials: "same-origin", keepalive: true,
     });
     return response.ok;
   } catch {
