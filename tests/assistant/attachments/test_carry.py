@@ -218,3 +218,13 @@ def test_a_removed_file_is_imported_as_removed_without_touching_the_workspace(ro
     copy = import_conversation(user, data)
     assert Attachment.objects.get(conversation=copy).removed
     assert not (root / str(user.pk) / attachment.path).exists()
+
+
+def test_the_page_shows_a_missing_file_as_not_in_your_workspace_without_a_remove_button(root, user,
+                                                                                      other_user, client):
+    convo, _attachment = sent_with_file(user)
+    copy = import_conversation(other_user, export_json(convo))
+    client.force_login(other_user)
+    page = client.get(f"/c/{copy.pk}/").content.decode()
+    chips = page.split('msg-attachments"', 1)[1].split("</ul>", 1)[0]
+    assert "notes.md" in chips and "not in your workspace" in chips and 'class="chip-remove"' not in chips
