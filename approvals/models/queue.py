@@ -87,13 +87,15 @@ class ApprovalRequest(models.Model):
     @property
     def rule_in_words(self) -> str:
         """Why it waits, as an approver reads it: "send_email: recipient outside example.com"."""
-        if self.reason_required:
-            return f"{self.tool_name}: {self.reason_required}"
+        # The built-in rules in the approver's language (their stored reason is English, for the
+        # model); a policy rule's reason is the administrator's own words.
         if self.rule.startswith("risk:"):
             return _("%(tool)s: a %(risk)s-risk tool") % {"tool": self.tool_name,
                                                          "risk": self.rule.removeprefix("risk:")}
         if self.rule == "policy:always":
             return _("%(tool)s: an administrator requires approval for every call") % {"tool": self.tool_name}
+        if self.reason_required:
+            return f"{self.tool_name}: {self.reason_required}"
         return f"{self.tool_name}: {self.rule}"
 
     @property
