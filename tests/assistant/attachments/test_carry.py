@@ -177,6 +177,7 @@ def export_naming(path: str) -> dict:
     ("/etc/passwd", "is absolute; paths are relative to your workspace"),
     ("notes/../../x.txt", "points outside your workspace"),
     ("a\x00b.txt", "path contains a NUL byte"),
+    ("a\ud800.txt", "Input should be a valid string"),  # a lone surrogate (refused by the schema)
 ])
 def test_a_forged_path_outside_the_importers_workspace_is_refused(root, user, other_user, path, error):
     theirs = root / str(other_user.pk)
