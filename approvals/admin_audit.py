@@ -60,7 +60,7 @@ class UserFilter(admin.SimpleListFilter):
     Events keep the username of a deleted account; search finds those.
     """
 
-    title = "user"
+    title = gettext_lazy("user")
     parameter_name = "username"
     limit = 200
 

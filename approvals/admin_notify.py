@@ -35,7 +35,7 @@ class ApprovalScopeAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in ApprovalScope._meta.fields]
     actions = ["revoke"]
 
-    @admin.display(boolean=True)
+    @admin.display(boolean=True, description=gettext_lazy("active"))
     def active(self, obj: ApprovalScope) -> bool:
         return obj.is_active
 

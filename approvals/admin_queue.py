@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
@@ -196,4 +197,5 @@ def live_context(request: HttpRequest) -> dict[str, Any]:
         "queue_decidable": review.decidable(request.user).count(),
         "queue_user_key": str(request.user.pk),
         "live_fragment": request.headers.get(LIVE_HEADER) == "1",
+        "queue_refresh_ms": settings.APPROVALS_QUEUE_REFRESH * 1000,
     }

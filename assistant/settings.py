@@ -270,6 +270,8 @@ ASSISTANT_MAX_MESSAGE_CHARS = env_int("ASSISTANT_MAX_MESSAGE_CHARS", 20_000, min
 # --- Approvals (docs/approvals.md) ----------------------------------------------------------
 APPROVALS_EXPIRE_AFTER = env_int("APPROVALS_EXPIRE_AFTER", 3600, minimum=1)  # seconds
 APPROVALS_ALLOW_SELF_APPROVAL = env_bool("APPROVALS_ALLOW_SELF_APPROVAL", False)
+# The live queue re-renders its rows this often (seconds), so "waiting" and "expires" stay current.
+APPROVALS_QUEUE_REFRESH = env_int("APPROVALS_QUEUE_REFRESH", 30, minimum=1)
 TOOLS_ACCESS_POLICY = env_str("TOOLS_ACCESS_POLICY", "approvals.policy.can_use")
 # Notifications to approvers (docs/approvals.md#notifications): email to approvers' addresses,
 # and a signed webhook (format "toolgate" JSON events or "slack" incoming-webhook text).

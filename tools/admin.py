@@ -116,9 +116,9 @@ class McpServerAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "transport", "enabled", "allowed_groups", "call_timeout",
                            "default_risk")}),
-        ("stdio", {"fields": ("command", "args", "env_vars")}),
-        ("Streamable HTTP", {"fields": ("url", "headers")}),
-        ("State", {"fields": readonly_fields}),
+        (gettext_lazy("stdio (a local command)"), {"fields": ("command", "args", "env_vars")}),
+        (gettext_lazy("Streamable HTTP (a URL)"), {"fields": ("url", "headers")}),
+        (gettext_lazy("State"), {"fields": readonly_fields}),
     )
     actions = ["refresh"]
 

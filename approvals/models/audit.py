@@ -45,28 +45,35 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
 class AuditEvent(models.Model):
     seq = models.PositiveBigIntegerField(unique=True, help_text=gettext_lazy(
-        "Position in the chain, from 1."))
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    kind = dbfields.CharField(max_length=40, db_index=True)
-    tool_call_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    tool_name = dbfields.CharField(max_length=64, blank=True, db_index=True)
-    user_id = models.BigIntegerField(null=True, blank=True)
-    username = dbfields.CharField(max_length=150, blank=True)
+        "Position in the chain, from 1."), verbose_name=gettext_lazy("seq"))
+    created_at = models.DateTimeField(default=timezone.now, db_index=True,
+                                      verbose_name=gettext_lazy("created at"))
+    kind = dbfields.CharField(max_length=40, db_index=True, verbose_name=gettext_lazy("kind"))
+    tool_call_id = models.BigIntegerField(null=True, blank=True, db_index=True,
+                                          verbose_name=gettext_lazy("tool call id"))
+    tool_name = dbfields.CharField(max_length=64, blank=True, db_index=True,
+                                   verbose_name=gettext_lazy("tool name"))
+    user_id = models.BigIntegerField(null=True, blank=True, verbose_name=gettext_lazy("user id"))
+    username = dbfields.CharField(max_length=150, blank=True, verbose_name=gettext_lazy("username"))
     actor = dbfields.CharField(max_length=150, blank=True, help_text=gettext_lazy(
-        "Who caused it, if not the user."))
-    conversation_id = dbfields.CharField(max_length=64, blank=True, db_index=True)
-    outcome = dbfields.CharField(max_length=30, blank=True, db_index=True)
-    data = dbfields.JSONField(default=dict)
-    prev_hash = dbfields.CharField(max_length=64)
+        "Who caused it, if not the user."), verbose_name=gettext_lazy("actor"))
+    conversation_id = dbfields.CharField(max_length=64, blank=True, db_index=True,
+                                         verbose_name=gettext_lazy("conversation id"))
+    outcome = dbfields.CharField(max_length=30, blank=True, db_index=True,
+                                 verbose_name=gettext_lazy("outcome"))
+    data = dbfields.JSONField(default=dict, verbose_name=gettext_lazy("data"))
+    prev_hash = dbfields.CharField(max_length=64, verbose_name=gettext_lazy("prev hash"))
     # Not unique, not indexed: ``seq`` orders and identifies events, and every index is paid
     # for by every tool call (a random 64-character key was the costliest of them).
-    hash = dbfields.CharField(max_length=64)
+    hash = dbfields.CharField(max_length=64, verbose_name=gettext_lazy("hash"))
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq"]
-        default_permissions = ("view",)  # nobody can even be granted add, change or delete
+        default_permissions = ("view",)
+        verbose_name = gettext_lazy("audit event")
+        verbose_name_plural = gettext_lazy("audit events")  # nobody can even be granted add, change or delete
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind} {self.tool_name}".strip()
@@ -83,9 +90,9 @@ class AuditEvent(models.Model):
 class AuditHead(models.Model):
     """One row: the end of the chain. Locked while appending so appends are serialised."""
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    seq = models.PositiveBigIntegerField(default=0)
-    hash = dbfields.CharField(max_length=64, default="0" * 64)
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, verbose_name=gettext_lazy("id"))
+    seq = models.PositiveBigIntegerField(default=0, verbose_name=gettext_lazy("seq"))
+    hash = dbfields.CharField(max_length=64, default="0" * 64, verbose_name=gettext_lazy("hash"))
 
     def __str__(self) -> str:
         return f"audit head at #{self.seq}"

@@ -11,31 +11,36 @@ from tools import dbfields
 
 class NotificationDelivery(models.Model):
     class Channel(models.TextChoices):
-        EMAIL = "email"
-        WEBHOOK = "webhook"
-        SLACK = "slack"
+        EMAIL = "email", gettext_lazy("Email")
+        WEBHOOK = "webhook", gettext_lazy("Webhook")
+        SLACK = "slack", gettext_lazy("Slack")
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        SENT = "sent"
-        FAILED = "failed"
+        PENDING = "pending", gettext_lazy("Pending")
+        SENT = "sent", gettext_lazy("Sent")
+        FAILED = "failed", gettext_lazy("Failed")
 
     approval = models.ForeignKey("approvals.ApprovalRequest", on_delete=models.CASCADE,
-                                 related_name="notifications")
-    event = dbfields.CharField(max_length=40, db_index=True)
-    channel = dbfields.CharField(max_length=10, choices=Channel.choices)
+                                 related_name="notifications", verbose_name=gettext_lazy("approval"))
+    event = dbfields.CharField(max_length=40, db_index=True, verbose_name=gettext_lazy("event"))
+    channel = dbfields.CharField(max_length=10, choices=Channel.choices,
+                                 verbose_name=gettext_lazy("channel"))
     target = dbfields.CharField(max_length=300, help_text=gettext_lazy(
-        "An approver's address, or the webhook's origin."))
-    status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
-    response_status = models.PositiveIntegerField(null=True, blank=True)
-    last_error = dbfields.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+        "An approver's address, or the webhook's origin."), verbose_name=gettext_lazy("target"))
+    status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True,
+                                verbose_name=gettext_lazy("status"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("attempts"))
+    response_status = models.PositiveIntegerField(null=True, blank=True,
+                                                  verbose_name=gettext_lazy("response status"))
+    last_error = dbfields.TextField(blank=True, verbose_name=gettext_lazy("last error"))
+    created_at = models.DateTimeField(default=timezone.now, db_index=True,
+                                      verbose_name=gettext_lazy("created at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("finished at"))
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        verbose_name_plural = "notification deliveries"
+        verbose_name_plural = gettext_lazy("notification deliveries")
+        verbose_name = gettext_lazy("notification delivery")
 
     def __str__(self) -> str:
         return f"{self.event} → {self.target} ({self.status})"

@@ -21,36 +21,47 @@ class ApprovalRequest(models.Model):
         EXPIRED = "expired", gettext_lazy("Expired")
         CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
-    tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="approval")
-    tool_name = dbfields.CharField(max_length=64, db_index=True)
-    arguments = dbfields.JSONField(help_text=gettext_lazy("The arguments as the model sent them (redacted)."))
+    tool_call = models.OneToOneField("tools.ToolCall", on_delete=models.PROTECT, related_name="approval",
+                                     verbose_name=gettext_lazy("tool call"))
+    tool_name = dbfields.CharField(max_length=64, db_index=True, verbose_name=gettext_lazy("tool name"))
+    arguments = dbfields.JSONField(help_text=gettext_lazy("The arguments as the model sent them (redacted)."),
+                                   verbose_name=gettext_lazy("arguments"))
     edited_arguments = dbfields.JSONField(null=True, blank=True, help_text=gettext_lazy(
-        "What the approver changed them to."))
-    risk = dbfields.CharField(max_length=10)
-    rule = dbfields.CharField(max_length=200, help_text=gettext_lazy("What made this call need approval."))
-    reason_required = dbfields.TextField(blank=True)
+        "What the approver changed them to."), verbose_name=gettext_lazy("edited arguments"))
+    risk = dbfields.CharField(max_length=10, verbose_name=gettext_lazy("risk"))
+    rule = dbfields.CharField(max_length=200, help_text=gettext_lazy("What made this call need approval."),
+                              verbose_name=gettext_lazy("rule"))
+    reason_required = dbfields.TextField(blank=True, verbose_name=gettext_lazy("reason required"))
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                  related_name="approval_requests")
-    conversation_id = dbfields.CharField(max_length=64, blank=True, db_index=True)
-    run_id = dbfields.CharField(max_length=64, blank=True)
-    status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    expires_at = models.DateTimeField(db_index=True)
+                                  related_name="approval_requests", verbose_name=gettext_lazy("requester"))
+    conversation_id = dbfields.CharField(max_length=64, blank=True, db_index=True,
+                                         verbose_name=gettext_lazy("conversation id"))
+    run_id = dbfields.CharField(max_length=64, blank=True, verbose_name=gettext_lazy("run id"))
+    status = dbfields.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True,
+                                verbose_name=gettext_lazy("status"))
+    created_at = models.DateTimeField(default=timezone.now, db_index=True,
+                                      verbose_name=gettext_lazy("created at"))
+    expires_at = models.DateTimeField(db_index=True, verbose_name=gettext_lazy("expires at"))
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="approval_decisions")
-    decided_at = models.DateTimeField(null=True, blank=True)
+                                   related_name="approval_decisions",
+                                   verbose_name=gettext_lazy("decided by"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("decided at"))
     reason = dbfields.TextField(blank=True, help_text=gettext_lazy(
-        "The approver's reason (required to deny)."))
+        "The approver's reason (required to deny)."), verbose_name=gettext_lazy("reason"))
     executed_at = models.DateTimeField(null=True, blank=True,
                                        help_text=gettext_lazy(
-                                           "When the approved call was handed to a worker."))
+                                           "When the approved call was handed to a worker."),
+                                       verbose_name=gettext_lazy("executed at"))
     reminded_at = models.DateTimeField(null=True, blank=True,
                                        help_text=gettext_lazy(
-                                           "When approvers were reminded that it will expire soon."))
+                                           "When approvers were reminded that it will expire soon."),
+                                       verbose_name=gettext_lazy("reminded at"))
 
     class Meta:
         ordering = ["-created_at"]
         permissions = [("decide", "Can approve or deny tool calls")]
+        verbose_name = gettext_lazy("approval request")
+        verbose_name_plural = gettext_lazy("approval requests")
 
     def __str__(self) -> str:
         return f"{self.tool_name} #{self.pk} ({self.status})"
@@ -76,13 +87,15 @@ class ApprovalRequest(models.Model):
     @property
     def rule_in_words(self) -> str:
         """Why it waits, as an approver reads it: "send_email: recipient outside example.com"."""
-        if self.reason_required:
-            return f"{self.tool_name}: {self.reason_required}"
+        # The built-in rules in the approver's language (their stored reason is English, for the
+        # model); a policy rule's reason is the administrator's own words.
         if self.rule.startswith("risk:"):
             return _("%(tool)s: a %(risk)s-risk tool") % {"tool": self.tool_name,
                                                          "risk": self.rule.removeprefix("risk:")}
         if self.rule == "policy:always":
             return _("%(tool)s: an administrator requires approval for every call") % {"tool": self.tool_name}
+        if self.reason_required:
+            return f"{self.tool_name}: {self.reason_required}"
         return f"{self.tool_name}: {self.rule}"
 
     @property

@@ -14,27 +14,33 @@ from tools import dbfields
 
 class ApprovalScope(models.Model):
     approval = models.OneToOneField("approvals.ApprovalRequest", on_delete=models.PROTECT,
-                                    related_name="scope_granted")
-    tool_name = dbfields.CharField(max_length=64)
-    conversation_id = dbfields.CharField(max_length=64)
+                                    related_name="scope_granted", verbose_name=gettext_lazy("approval"))
+    tool_name = dbfields.CharField(max_length=64, verbose_name=gettext_lazy("tool name"))
+    conversation_id = dbfields.CharField(max_length=64, verbose_name=gettext_lazy("conversation id"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE,
                              related_name="approval_scopes",
                              help_text=gettext_lazy(
-                                 "Whose calls it covers: the requester of the approved call."))
+                                 "Whose calls it covers: the requester of the approved call."),
+                             verbose_name=gettext_lazy("user"))
     granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                   related_name="approval_scopes_granted")
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
+                                   related_name="approval_scopes_granted",
+                                   verbose_name=gettext_lazy("granted by"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    expires_at = models.DateTimeField(verbose_name=gettext_lazy("expires at"))
     max_calls = models.PositiveIntegerField(
-        help_text=gettext_lazy("Later calls it may cover (the approved one not counted)."))
-    used_calls = models.PositiveIntegerField(default=0)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+        help_text=gettext_lazy("Later calls it may cover (the approved one not counted)."),
+                                            verbose_name=gettext_lazy("max calls"))
+    used_calls = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("used calls"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("revoked at"))
     revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="approval_scopes_revoked")
+                                   related_name="approval_scopes_revoked",
+                                   verbose_name=gettext_lazy("revoked by"))
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["tool_name", "conversation_id"])]
+        verbose_name = gettext_lazy("approval scope")
+        verbose_name_plural = gettext_lazy("approval scopes")
 
     def __str__(self) -> str:
         return f"{self.tool_name} in conversation {self.conversation_id} (scope #{self.pk})"

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 
 class AttachmentQuerySet(models.QuerySet["Attachment"]):
@@ -22,25 +23,32 @@ class AttachmentQuerySet(models.QuerySet["Attachment"]):
 
 
 class Attachment(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
+                          verbose_name=gettext_lazy("id"))
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments",
+                              verbose_name=gettext_lazy("owner"))
     conversation = models.ForeignKey("assistant.Conversation", on_delete=models.CASCADE,
-                                     related_name="attachments")
+                                     related_name="attachments", verbose_name=gettext_lazy("conversation"))
     # Set when the user's next message is stored: the message that carried it.
     message = models.ForeignKey("assistant.Message", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="attachment_rows")
-    name = models.CharField(max_length=255, help_text="The file's name as stored (made safe).")
-    path = models.CharField(max_length=1024, help_text="Where it is, relative to the owner's workspace.")
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now)
-    removed_at = models.DateTimeField(null=True, blank=True)
+                                related_name="attachment_rows", verbose_name=gettext_lazy("message"))
+    name = models.CharField(max_length=255, help_text=gettext_lazy("The file's name as stored (made safe)."),
+                            verbose_name=gettext_lazy("name"))
+    path = models.CharField(max_length=1024,
+                            help_text=gettext_lazy("Where it is, relative to the owner's workspace."),
+                            verbose_name=gettext_lazy("path"))
+    size = models.PositiveBigIntegerField(verbose_name=gettext_lazy("size"))
+    sha256 = models.CharField(max_length=64, verbose_name=gettext_lazy("sha256"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    removed_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("removed at"))
 
     objects = AttachmentQuerySet.as_manager()
 
     class Meta:
         app_label = "assistant"
         ordering = ["created_at", "id"]
+        verbose_name = gettext_lazy("attachment")
+        verbose_name_plural = gettext_lazy("attachments")
 
     def __str__(self) -> str:
         return f"{self.path} ({self.size} bytes)"

@@ -146,6 +146,9 @@ def remove(user: Any, attachment_id: Any) -> Attachment:
         claimed = Attachment.objects.filter(pk=attachment.pk, removed_at__isnull=True).update(removed_at=now)
         if claimed != 1:
             raise NotFound(_("There is no attachment %(id)s of yours.") % {"id": attachment_id})
+        # Branches and imports hold records of their own for the same file: it is gone for all.
+        Attachment.objects.filter(owner=user, path=attachment.path, sha256=attachment.sha256,
+                                  removed_at__isnull=True).update(removed_at=now)
         attachment.removed_at = now
         workspace = workspace_for(ToolContext(user=user))
         deleted = _unlink(Target(workspace, tuple(attachment.path.split("/"))))
@@ -174,7 +177,14 @@ def hand_over(message: Any, attachments: list[Attachment]) -> None:
 
 
 def note(attachments: list[dict[str, Any]]) -> str:
-    """What the model is told about a message's attachments (appended to its text)."""
+    """What the model is told about a message's attachments (appended to its text).
+
+    A file an import named but that is not in the user's workspace (``missing``) is left
+    out: the model is never told to read a file that is not there.
+    """
+    attachments = [a for a in attachments if not a.get("missing")]
+    if not attachments:
+        return ""
     listed = "; ".join(f"{json.dumps(a['path'], ensure_ascii=False)} ({a['size']:,} bytes)"
                        for a in attachments)
     return (f"[The user attached {len(attachments)} file(s), saved in their workspace; read one with "

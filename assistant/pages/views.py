@@ -20,8 +20,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
+from assistant.attachments.carry import delete_conversation
 from assistant.attachments.context import attachment_context
 from assistant.models import Conversation, Run
 from assistant.pages.forms import NewConversationForm, RenameForm, profile_choices
@@ -136,9 +138,15 @@ def conversation_branch(request: HttpRequest, conversation_id: UUID) -> HttpResp
 def conversation_delete(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     conversation = _owned(request, conversation_id)
     title = conversation.title
-    conversation.delete()
+    kept = delete_conversation(request.user, conversation)
     messages.success(request, _("Deleted “%(title)s”.") % {"title": title} if title
                      else _("Deleted the conversation."))
+    if kept:  # issue 14: attached files are the user's workspace files and stay there
+        messages.info(request, ngettext(
+            "Its attached file stays in your workspace (%(folders)s).",
+            "Its %(count)d attached files stay in your workspace (%(folders)s).", len(kept))
+            % {"count": len(kept),
+               "folders": ", ".join(sorted({a.path.rpartition("/")[0] + "/" for a in kept}))})
     return redirect("conversation_list")
 
 

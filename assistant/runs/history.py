@@ -25,8 +25,8 @@ def to_chat_message(message: Message) -> ChatMessage:
         return ChatMessage(role="assistant", content=message.content, tool_calls=tuple(
             ToolCallPart(c["id"], c["name"], c["arguments"]) for c in message.tool_calls
         ), provider_state=message.provider_state or None)
-    if message.attachments:  # issue 14: the model is told which files came with it
-        note = attachment_note(message.attachments)
+    note = attachment_note(message.attachments) if message.attachments else ""
+    if note:  # issue 14: the model is told which files came with it
         return ChatMessage(role="user", content=f"{message.content}\n\n{note}")
     return ChatMessage(role="user", content=message.content)
 

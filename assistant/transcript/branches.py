@@ -9,6 +9,10 @@ run loop and the history untouched: a branch is an ordinary conversation.
 - **Edit and resend** a user message: branch before it, send the edited text.
 - **Regenerate** the last answer: branch before the last user message, send it again.
 - **Retry** after a provider error: the same as regenerate, one click, no retyping.
+
+Attachments come along (assistant/attachments/carry.py): the copied messages name the same
+workspace files through records of the branch's own, and the files of the message sent
+again are attached to it again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from assistant.attachments import carry
 from assistant.models import Conversation, Message, Run
 
 
@@ -59,10 +64,13 @@ def branch(conversation: Conversation, message_id: Any, content: str | None = No
         copy = Conversation.objects.create(
             owner=conversation.owner, profile=conversation.profile, branched_from=conversation, title=title,
         )
-        Message.objects.bulk_create([
+        copied = Message.objects.bulk_create([
             Message(conversation=copy, position=index, **{f: getattr(m, f) for f in COPIED_FIELDS})
             for index, m in enumerate(earlier)
         ])
+        # The branch's own records of the files: shown (and named to the model) even if the
+        # original is deleted; the re-sent message's files wait in the branch's composer.
+        carry.for_branch(copy, copied, carry.rows_of([*earlier, message], conversation.owner), message)
     return Branch(copy, text)
 
 

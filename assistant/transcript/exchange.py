@@ -9,6 +9,12 @@ those messages; the tool-call records and approvals are not imported (the audit 
 belongs to the installation that ran the calls), so the import shows the results from the
 tool turns. The messages are checked first: every call of an assistant turn must be
 answered by the tool turn that follows, or the conversation could not be continued.
+
+Attachments: each user message's files are exported by name, workspace path, size and
+SHA-256 (the files themselves stay in the workspace). An import names them again only in the
+*importer's* workspace (assistant/attachments/carry.py): a path that points outside it is
+refused, and a file is linked only if the importer has it there with the same SHA-256;
+otherwise it is shown as missing and the model is not told to read it.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assistant.attachments import carry
 from assistant.models import Conversation, Message, RunToolCall
 from assistant.providers.profiles import default_profile, get_profiles
 
 FORMAT = "toolgate.conversation"
 VERSION = 1
 MAX_MESSAGES = 5000
+MAX_ATTACHMENTS = 1000
 
 
 class ExportFileError(ValueError):
@@ -49,6 +57,17 @@ class ResultIn(BaseModel):
     is_error: bool = False
 
 
+class AttachmentIn(BaseModel):
+    """A file a user message carried: named by its path in the *importer's* workspace."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field("", max_length=255)
+    path: str = Field(min_length=1, max_length=1024)
+    size: int = Field(0, ge=0)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    removed: bool = False
+
+
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["user", "assistant", "tool"]
@@ -57,6 +76,7 @@ class MessageIn(BaseModel):
     created_at: datetime | None = None
     tool_calls: list[CallIn] = Field(default_factory=list, max_length=128)
     tool_results: list[ResultIn] = Field(default_factory=list, max_length=128)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=100)
 
 
 class ConversationIn(BaseModel):
@@ -96,6 +116,7 @@ def _record(link: RunToolCall) -> dict[str, Any]:
 
 def export_json(conversation: Conversation) -> dict[str, Any]:
     messages = list(conversation.messages.order_by("position"))
+    files = carry.rows_of(messages, conversation.owner)
     links = (RunToolCall.objects.filter(run__conversation=conversation)
              .select_related("tool_call", "tool_call__approval__decided_by")
              .order_by("message__position", "index"))
@@ -106,7 +127,7 @@ def export_json(conversation: Conversation) -> dict[str, Any]:
         "messages": [{
             "id": str(m.pk), "role": m.role, "content": m.content, "status": m.status,
             "created_at": m.created_at.isoformat(), "tool_calls": m.tool_calls,
-            "tool_results": m.tool_results,
+            "tool_results": m.tool_results, "attachments": carry.exported(m, files),
         } for m in messages],
         "tool_calls": [_record(link) for link in links],
     }
@@ -143,6 +164,11 @@ def export_markdown(conversation: Conversation) -> str:
         lines += [f"## {who}{suffix}", "", f"*{message['created_at']}*", ""]
         if message["content"]:
             lines += [message["content"], ""]
+        if message["attachments"]:
+            lines += ["Attached files (in the workspace):", ""] + [
+                f"- `{a['name']}` — `{a['path']}`, {a['size']:,} bytes"
+                + (" (removed)" if a["removed"] else " (missing)" if a["missing"] else "")
+                for a in message["attachments"]] + [""]
         for call in message["tool_calls"]:
             record = records.get(call["id"], {})
             lines += [f"**Tool call `{call['name']}`** ({record.get('status', 'no record')})", "",
@@ -209,13 +235,32 @@ def import_conversation(user: Any, raw: bytes | str | dict[str, Any]) -> Convers
     if too_long:
         raise ExportFileError(f"messages.{too_long[0]}: longer than {settings.ASSISTANT_MAX_MESSAGE_CHARS:,} "
                            "characters, the limit for a message.")
+    wrong = next((f"messages.{i}.attachments" for i, m in enumerate(parsed.messages)
+                  if m.attachments and m.role != "user"), None)
+    if wrong:
+        raise ExportFileError(f"{wrong}: only a user message can carry attachments.")
+    references = [(f"messages.{i}.attachments.{j}", a) for i, m in enumerate(parsed.messages)
+                  for j, a in enumerate(m.attachments)]
+    if len(references) > MAX_ATTACHMENTS:
+        raise ExportFileError(f"The file names {len(references):,} attachments; an import may name at most "
+                              f"{MAX_ATTACHMENTS:,}.")
+    try:
+        targets = carry.check_paths(user, references)
+    except carry.ImportRefused as exc:
+        raise ExportFileError(str(exc)) from None
     with transaction.atomic():
         conversation = Conversation.objects.create(owner=user, profile=profile,
                                                    title=parsed.conversation.title or "Imported conversation")
-        Message.objects.bulk_create([Message(
+        stored = Message.objects.bulk_create([Message(
             conversation=conversation, position=index, role=m.role, content=m.content, status=m.status,
             tool_calls=[c.model_dump() for c in m.tool_calls],
             tool_results=[r.model_dump() for r in m.tool_results],
             created_at=m.created_at or timezone.now(),
         ) for index, m in enumerate(parsed.messages)])
+        for index, (message, m) in enumerate(zip(stored, parsed.messages, strict=True)):
+            if m.attachments:
+                message.attachments = carry.imported(
+                    user, conversation, message, m.attachments,
+                    [targets[f"messages.{index}.attachments.{j}"] for j in range(len(m.attachments))])
+                message.save(update_fields=["attachments"])
     return conversation

@@ -6,6 +6,13 @@
 // and page — with the header X-Toolgate-Live, and swaps in the rows, the counts and the filters:
 // the admin rendered and escaped every value, for this user, exactly as a reload would.
 //
+// The list is also fetched every data-refresh-ms (APPROVALS_QUEUE_REFRESH, 30 s) while the tab
+// is visible, so "waiting" and "expires" stay current in the server's own translated words; a
+// tab that comes back into view refreshes at once.
+//
+// On a phone the rows are shown as cards (css/admin.css): each cell gets its column's header as
+// data-label, which the stylesheet shows before the value.
+//
 // The title badge ("(3) Approval queue") counts the pending requests this approver may decide;
 // an optional chime (off by default) sounds when one arrives. Both choices are remembered per
 // approver in this browser. No user-facing text lives here: the template's translated catalog
@@ -61,6 +68,17 @@ function chime() {
 
 // --- swapping in the fresh list --------------------------------------------------------------
 
+function labelCells(root) {
+  const table = root.querySelector("#result_list");
+  if (!table) return;
+  const heads = Array.from(table.querySelectorAll("thead th"), (th) => th.textContent.trim());
+  table.querySelectorAll("tbody tr").forEach((row) => {
+    Array.from(row.children).forEach((cell, index) => {
+      if (heads[index]) cell.dataset.label = heads[index];
+    });
+  });
+}
+
 function rowId(row) {
   const box = row.querySelector("input.action-select");
   if (box) return box.value;
@@ -92,6 +110,7 @@ function swap(fresh) {
   const action = form.querySelector("select[name=action]");
   const chosen = action ? action.value : "";
   adopt(form, incoming);
+  labelCells(form);
   const after = rowIds(form);
   let added = 0;
   form.querySelectorAll("#result_list tbody tr").forEach((row) => {
@@ -120,6 +139,7 @@ function swap(fresh) {
   return { added, removed };
 }
 
+let connected = false; // the periodic refresh runs only while the socket says we may watch
 let inFlight = false;
 let again = false;
 let timer = null;
@@ -157,7 +177,7 @@ async function refresh() {
 function connect(delay, first) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}${live.dataset.wsPath}`);
-  socket.addEventListener("open", () => { live.textContent = say("live"); delay = 500; });
+  socket.addEventListener("open", () => { live.textContent = say("live"); delay = 500; connected = true; });
   socket.addEventListener("message", (event) => {
     let data;
     try { data = JSON.parse(event.data); } catch { return; }
@@ -172,6 +192,7 @@ function connect(delay, first) {
     scheduleRefresh();
   });
   socket.addEventListener("close", (event) => {
+    connected = false;
     if (event.code === 4401) { live.textContent = say("signed_out"); return; }
     if (event.code === 4403) { live.textContent = say("not_allowed"); return; }
     live.textContent = say("reconnecting");
@@ -189,5 +210,12 @@ if (live) {
     soundBox.addEventListener("change", () => { writePref("sound", soundBox.checked); chime(); });
   }
   updateTitle();
+  labelCells(document);
   connect(500, true);
+  const every = Number(live.dataset.refreshMs || 0);
+  if (every > 0) {
+    const tick = () => { if (connected && !document.hidden) scheduleRefresh(); };
+    setInterval(tick, every);
+    document.addEventListener("visibilitychange", tick);
+  }
 }

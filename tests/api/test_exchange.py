@@ -56,3 +56,16 @@ async def test_a_read_only_token_cannot_import(user, chatted):
     body = {"format": "toolgate.conversation", "version": 1, "conversation": {}, "messages": []}
     response = await reader.post("/api/v1/conversations/import", body, content_type="application/json")
     assert response.status_code == 403
+
+
+async def test_an_import_naming_a_file_outside_your_workspace_is_a_422(api, settings, tmp_path):
+    settings.TOOLS_WORKSPACE_ROOT = tmp_path / "workspaces"
+    body = {"format": "toolgate.conversation", "version": 1, "conversation": {"title": "x"}, "messages": [
+        {"role": "user", "content": "read it",
+         "attachments": [{"name": "p.txt", "path": "../2/secret.txt"}]}]}
+    response = await api.post("/api/v1/conversations/import", body, content_type="application/json")
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert message.startswith(
+        "messages.0.attachments.0.path: path '../2/secret.txt' points outside your workspace")
+    assert not await Conversation.objects.aexists()

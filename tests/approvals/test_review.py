@@ -93,3 +93,12 @@ def test_after_deciding_the_approver_lands_on_the_next_pending_request_soonest_t
         response = client.post(reverse("admin:approvals_approvalrequest_decide", args=[request.pk]),
                                {"decision": "deny", "reason": "no"})
     assert response.url == reverse("admin:approvals_approvalrequest_changelist")
+
+
+def test_a_built_in_rule_is_put_in_the_approvers_language_whatever_reason_was_stored(user):
+    from django.utils import translation
+
+    request = parked(user, rule="risk:high", reason="delete_note is a high-risk tool")
+    assert request.rule_in_words == "delete_note: a high-risk tool"
+    with translation.override("de"):
+        assert request.rule_in_words == "delete_note: ein Werkzeug mit Risikostufe „high“"

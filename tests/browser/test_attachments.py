@@ -4,6 +4,7 @@ names and disguised binaries; screenshots at desktop and phone sizes, light and 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from assistant.attachments.models import Attachment
+from assistant.models import Conversation
 from tests.browser.test_chat_page import conversation_for, open_conversation, send, wait_idle
 from tests.browser.test_screenshots import SHOTS, SIZES, no_horizontal_scroll
 
@@ -134,3 +136,27 @@ def test_screenshots_of_attachments_and_the_model_menu(new_context, user, size, 
     expect(page.locator("#attachment-chips .chip")).to_have_count(2)
     no_horizontal_scroll(page)
     page.screenshot(path=str(SHOTS / f"attachments-{size}-{scheme}.png"))
+
+
+def test_regenerating_carries_the_files_and_deleting_keeps_them_in_the_workspace(new_context, user):
+    chat = conversation_for(user)
+    page = open_conversation(new_context(user), chat)
+    page.add_init_script("window.confirm = () => true")
+    attach(page, "plan.md", b"# plan\n")
+    expect(page.locator("#attachment-chips .chip")).to_have_count(1)
+    send(page, "what is 6*7")
+    wait_idle(page)
+    page.locator("#again-button").click()  # Regenerate: a branch sends the message again
+    expect(page).not_to_have_url(re.compile(str(chat.pk)))
+    wait_idle(page)
+    expect(page.locator(".msg-user .msg-attachments .chip-name")).to_have_text(["plan.md"])
+    branch = Conversation.objects.get(branched_from=chat)
+    carried = Attachment.objects.get(conversation=branch)
+    assert carried.message is not None and carried.message.content == "what is 6*7"
+
+    page.get_by_role("button", name="Delete", exact=True).click()
+    folder = carried.path.rpartition("/")[0] + "/"
+    expect(page.locator(".messages, .flash, body").first).to_contain_text(
+        f"Its attached file stays in your workspace ({folder}).")
+    assert not Attachment.objects.filter(conversation=branch).exists()
+    assert workspace_file(user, carried.path).read_bytes() == b"# plan\n"

@@ -189,3 +189,38 @@ def test_screenshots_of_the_german_pages(new_context, user, approver, size, sche
             no_horizontal_scroll(shot)
             if name not in ("decision", "queue"):  # Django's own admin header
                 topbar_fits(shot)
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-12345")
+
+
+@pytest.mark.parametrize(("path", "title", "headers", "action"), [
+    ("/admin/tools/toolcall/", "Werkzeugaufruf zum Ansehen auswählen",
+     ["Erstellt am", "Werkzeugname", "Benutzername", "Status", "Fehlerart", "Dauer (ms)"], None),
+    ("/admin/approvals/toolpolicy/", "Werkzeug-Richtlinie zur Änderung auswählen",
+     ["Werkzeugname", "Aktiviert", "Freigabe", "Ratenlimit"], "Ausgewählte Werkzeug-Richtlinien löschen"),
+    ("/admin/tools/mcpserver/", "MCP-Server zur Änderung auswählen",
+     ["Name", "Transport", "Befehl oder URL", "Aktiviert", "Zustand", "Anzahl Werkzeuge"],
+     "In jedem Prozess neu verbinden und die Werkzeuge neu erkennen"),
+])
+def test_toolgates_admin_lists_are_in_german(new_context, superuser, path, title, headers, action):
+    from approvals.models import ToolPolicy
+    from tools.models import McpServer, ToolCall
+
+    ToolCall.objects.create(call_id="c1", tool_name="calculator", status="succeeded", user=superuser)
+    ToolPolicy.objects.create(tool_name="calculator")
+    McpServer.objects.create(name="docs", command="run")
+    page = new_context(superuser, locale=GERMAN).new_page()
+    page.goto(path)
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.locator("#content h1")).to_have_text(title)
+    shown = [text.strip() for text in page.locator("#result_list thead th").all_text_contents()]
+    for header in headers:
+        assert header in shown, (header, shown)
+    if action:
+        expect(page.locator("select[name=action]")).to_contain_text(action)
+    page.locator("#result_list tbody a").first.click()  # the form: field labels and fieldsets
+    expect(page.locator("#content h1")).not_to_contain_text("auswählen")
+    expect(page.locator("#content")).to_contain_text(headers[1])

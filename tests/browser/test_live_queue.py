@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 from approvals.models import ApprovalRequest, AuditEvent
 from assistant.api import tokens
 from tests.browser.test_chat_page import conversation_for, open_conversation, send
+from tests.browser.test_screenshots import SHOTS, SIZES
 from tools.models import Note, ToolCall
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
@@ -302,3 +303,72 @@ def test_screenshots_of_the_live_queue(new_context, live_app, user, other_user, 
     path = tmp_path_factory.getbasetemp() / f"bulk-deny-{scheme}.png"
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
+
+
+def overflow(page: Any) -> int:
+    """How many pixels the page is wider than the window (0: no horizontal scrolling)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_queue_fits_the_window_without_horizontal_scrolling(new_context, user, other_user, approver,
+                                                                size, scheme):
+    parked(user, minutes=4, waited=56, arguments={
+        "to": ["sam@example.org", "kim@example.org"], "subject": "Q3 numbers and the revised forecast",
+        "body": "Hello Sam, attached are the numbers for the third quarter " * 3})
+    parked(other_user, tool="delete_note", risk="medium", minutes=40, waited=20, scope={"conversation": "c1"},
+           arguments={"note_id": 12})
+    parked(user, tool="run_python", minutes=200, waited=3, scope={"source": "mcp", "client": "desktop"},
+           arguments={"code": "print('x' * 80)  # " + "a_very_long_identifier_without_spaces" * 3})
+    page = new_context(approver, viewport=SIZES[size]).new_page()
+    page.emulate_media(color_scheme=scheme)
+    page.goto(QUEUE)
+    expect(page.locator(ROWS)).to_have_count(3)
+    path = SHOTS / f"queue-{size}-{scheme}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert overflow(page) <= 1, f"the queue is {overflow(page)} px wider than the window ({path})"
+    hidden = page.evaluate("(() => { const r = document.querySelector('#changelist-form .results');"
+                           " return r.scrollWidth - r.clientWidth; })()")
+    assert hidden <= 1, f"the list scrolls sideways by {hidden} px inside the page ({path})"
+    if size == "desktop":  # every column's header is on screen, not behind a scrollbar
+        right = page.evaluate("Math.max(...[...document.querySelectorAll('#result_list th')]"
+                              ".map((th) => th.getBoundingClientRect().right))")
+        assert right <= SIZES[size]["width"], right
+    # Every status: two more columns (status, decided by).
+    ApprovalRequest.objects.filter(tool_name="delete_note").update(
+        status="denied", decided_by=approver, decided_at=timezone.now(), reason="Not today")
+    page.goto(QUEUE + "?status=all")
+    expect(page.locator("#result_list thead th.column-decided_by")).to_have_count(1)
+    page.screenshot(path=str(SHOTS / f"queue-all-{size}-{scheme}.png"), full_page=True)
+    assert overflow(page) <= 1
+    assert page.evaluate("(() => { const r = document.querySelector('#changelist-form .results');"
+                         " return r.scrollWidth - r.clientWidth; })()") <= 1
+
+
+def test_waiting_and_expires_stay_current_without_a_reload(new_context, live_app, user, approver):
+    request = parked(user, minutes=30, waited=2)
+    context = new_context(approver)
+    page = context.new_page()
+    page.clock.install()  # the page's timers run when the test says: 30 s pass in an instant
+    page.goto(QUEUE)
+    expect(page.locator("#toolgate-queue-live")).to_contain_text("Live")
+    page.evaluate("window.__sameDocument = 'yes'")
+    expect(page.locator("#toolgate-queue-live")).to_have_attribute("data-refresh-ms", "30000")
+    row = page.locator(ROWS).first
+    expect(row.locator("td.field-waited")).to_have_text(re.compile(r"^2\s+minutes$"))
+    expect(row.locator("td.field-expires")).to_have_text(re.compile(r"^in (29|30)\s+minutes$"))
+    # Time passes and nobody rings the socket: the next periodic refresh shows it.
+    ApprovalRequest.objects.filter(pk=request.pk).update(
+        created_at=timezone.now() - timezone.timedelta(hours=2, minutes=5),
+        expires_at=timezone.now() - timezone.timedelta(seconds=5))
+    before = refreshes(page)
+    page.clock.run_for(20_000)  # not yet: the list is refreshed every 30 s
+    page.wait_for_timeout(500)
+    assert refreshes(page) == before
+    expect(row.locator("td.field-waited")).to_have_text(re.compile(r"^2\s+minutes$"))
+    page.clock.run_for(11_000)
+    expect(row.locator("td.field-waited")).to_have_text(re.compile(r"^2\s+hours,\s+5\s+minutes$"),
+                                                         timeout=LIVE)
+    expect(row.locator("td.field-expires")).to_have_text("expired")
+    assert page.evaluate("window.__sameDocument") == "yes"  # updated in place, never reloaded
