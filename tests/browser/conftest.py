@@ -261,6 +261,18 @@ def new_context(browser: Any, live_app: LiveServer, dialogs: list[str]) -> Itera
     yield make
     for context in made:
         context.close()
+    _wait_for_runs_to_settle()
+
+
+def _wait_for_runs_to_settle(timeout: float = 15) -> None:
+    """Before the test database is flushed: the server may still be finishing a run the test
+    started (its last writes land after the page showed the answer). On PostgreSQL the flush's
+    TRUNCATE and those writes deadlock; on SQLite the flush meets a locked database."""
+    from assistant.models import Run
+
+    deadline = time.monotonic() + timeout
+    while Run.objects.filter(status=Run.Status.RUNNING).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _record(dialogs: list[str]) -> Any:
