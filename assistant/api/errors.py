@@ -9,8 +9,11 @@ is structured (validation problems, the refused tool call) or ``null``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -92,6 +95,31 @@ def _summary(details: list[dict[str, Any]]) -> str:
     return f"The request is not valid: {where}: {first['message']}{more}."
 
 
+def _repeated_query(request: HttpRequest) -> HttpResponse | None:
+    details = [{"loc": ["query", name], "type": "repeated",
+                "message": f"given {len(values)} times; it takes one value"}
+               for name, values in sorted(request.GET.lists()) if len(values) > 1]
+    return error_response(422, "validation_error", _summary(details), details) if details else None
+
+
+def single_valued_query(run: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse a query parameter given more than once: every parameter of this API takes one
+    value, and quietly using the last of ``?tool=a&tool=b`` would answer a question the
+    client did not ask. Wraps an operation's ``run`` (a "view" decorator: before parsing)."""
+    if inspect.iscoroutinefunction(run):
+        @functools.wraps(run)
+        async def arun(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            refused = _repeated_query(request)
+            return refused if refused is not None else await run(request, *args, **kwargs)
+        return arun
+
+    @functools.wraps(run)
+    def srun(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        refused = _repeated_query(request)
+        return refused if refused is not None else run(request, *args, **kwargs)
+    return srun
+
+
 def install(api: NinjaAPI) -> None:
     """Replace django-ninja's own handlers (``{"detail": ...}``, HTML in DEBUG) with ours."""
 
@@ -133,3 +161,4 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(Http404, not_found)
     api.add_exception_handler(MultiPartParserError, unreadable_upload)
     api.add_exception_handler(Exception, server_error)
+    api.add_decorator(single_valued_query, mode="view")

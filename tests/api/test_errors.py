@@ -97,3 +97,17 @@ async def test_the_docs_page_is_served_without_a_cdn():
     assert response.status_code == 200
     page = response.content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+
+
+async def test_a_query_parameter_given_twice_is_refused_not_read_as_its_last_value(api):
+    response = await api.get("/api/v1/tool-calls?tool=calculator&tool=&limit=5&tool=send_email")
+    error = assert_error_shape(response, 422, "validation_error")
+    assert error["details"] == [{"loc": ["query", "tool"], "type": "repeated",
+                                 "message": "given 3 times; it takes one value"}]
+    assert error["message"] == "The request is not valid: query.tool: given 3 times; it takes one value."
+    assert (await api.get("/api/v1/tool-calls?tool=calculator&limit=5")).status_code == 200
+
+
+async def test_a_repeated_query_parameter_is_refused_by_async_operations_too(api):
+    response = await api.get("/api/v1/conversations?limit=5&limit=500")  # an async view
+    assert assert_error_shape(response, 422, "validation_error")["details"][0]["loc"] == ["query", "limit"]
