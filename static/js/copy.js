@@ -56,6 +56,9 @@ function source(b) {
 
 /** Add copy buttons inside `root` (a message, or the whole page) where they are missing. */
 export function decorate(root = document) {
+  // Server-rendered copy buttons (the new API token's) stay hidden until this script can
+  // serve them: a click before then would do nothing and say nothing.
+  for (const ready of root.querySelectorAll("button[data-copy][hidden]")) ready.hidden = false;
   for (const pre of root.querySelectorAll(".markdown pre")) {
     if (pre.parentElement.classList.contains("code-block")) continue;
     const wrapper = document.createElement("div");

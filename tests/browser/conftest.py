@@ -239,14 +239,17 @@ def dialogs() -> list[str]:
 
 @pytest.fixture
 def new_context(browser: Any, live_app: LiveServer, dialogs: list[str]) -> Iterator[Any]:
-    """``new_context(user=None, viewport=DESKTOP, locale="en-US")``: a fresh browser profile,
-    signed in as ``user``; ``locale`` is the browser's language (its Accept-Language)."""
+    """``new_context(user=None, viewport=DESKTOP, locale="en-US", **options)``: a fresh browser
+    profile, signed in as ``user``; ``locale`` is the browser's language (its Accept-Language),
+    and ``options`` go to Playwright's ``new_context`` (e.g. ``java_script_enabled=False``)."""
     from django.test import Client
 
     made: list[Any] = []
 
-    def make(user: Any = None, viewport: dict[str, int] | None = None, locale: str = "en-US") -> Any:
-        context = browser.new_context(base_url=live_app.url, viewport=viewport or DESKTOP, locale=locale)
+    def make(user: Any = None, viewport: dict[str, int] | None = None, locale: str = "en-US",
+             **options: Any) -> Any:
+        context = browser.new_context(base_url=live_app.url, viewport=viewport or DESKTOP, locale=locale,
+                                      **options)
         context.set_default_timeout(10_000)
         context.on("page", lambda page: page.on("dialog", _record(dialogs)))
         if user is not None:

@@ -64,3 +64,13 @@ def test_a_new_api_token_is_copied_with_one_click(new_context, user):
     page.get_by_role("button", name="Copy", exact=True).click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert clipboard(page) == secret
+
+
+def test_the_token_copy_button_is_offered_only_once_it_can_copy(new_context, user):
+    """Without the script a Copy button would do nothing; the field itself can still be selected."""
+    page = new_context(user, java_script_enabled=False).new_page()
+    page.goto("/settings/tokens/")
+    page.get_by_label("Name").fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator("#new-token")).to_be_visible()
+    expect(page.locator(".copy-field")).to_be_hidden()

@@ -111,6 +111,7 @@ def test_the_tokens_page_in_german(new_context, user, dialogs):
     page.get_by_label("Nur lesen (nur GET-Anfragen)").check()
     page.get_by_role("button", name="Token erstellen").click()
     expect(page.locator("#created-title")).to_have_text("Token „Laptop“ erstellt")
+    page.wait_for_load_state()  # the new page's scripts (the revoke confirmation) have run
     expect(page.get_by_label("Ihr neues Nur-lesen-Token")).to_be_visible()
     expect(page.locator(".copy-field")).to_have_text("Kopieren")
     expect(page.locator("#token-list")).to_contain_text("nur lesen")
