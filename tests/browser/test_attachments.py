@@ -148,6 +148,9 @@ def test_regenerating_carries_the_files_and_deleting_keeps_them_in_the_workspace
     wait_idle(page)
     page.locator("#again-button").click()  # Regenerate: a branch sends the message again
     expect(page).not_to_have_url(re.compile(str(chat.pk)))
+    # The branch's script sends the message once its socket is open; before that the composer is
+    # idle as the server drew it, and wait_idle would let Delete go ahead mid-run.
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     wait_idle(page)
     expect(page.locator(".msg-user .msg-attachments .chip-name")).to_have_text(["plan.md"])
     branch = Conversation.objects.get(branched_from=chat)

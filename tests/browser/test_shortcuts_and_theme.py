@@ -101,5 +101,8 @@ def test_the_demo_banner_can_be_dismissed_for_good(new_context, user):
         time.sleep(0.05)
     page.reload()
     expect(page.locator(".banner-demo")).to_have_count(0)
+    # The reloaded page's socket must be open before sending: until then Enter sends nothing,
+    # and wait_idle would pass on the idle composer without any message having gone out.
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     send(page, "what is 12*7")  # the chat itself is unaffected
     wait_idle(page)
