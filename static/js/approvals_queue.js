@@ -23,6 +23,8 @@ const strings = catalog ? JSON.parse(catalog.textContent) : {};
 const badgeBox = document.getElementById("toolgate-queue-badge");
 const soundBox = document.getElementById("toolgate-queue-sound");
 const baseTitle = document.title;
+// The options are drawn hidden: without this script they would change nothing.
+badgeBox?.closest("fieldset")?.removeAttribute("hidden");
 const LIVE_HEADER = "X-Toolgate-Live";
 
 function say(key, values = {}) {

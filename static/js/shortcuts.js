@@ -59,7 +59,11 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-document.getElementById("shortcuts-open")?.addEventListener("click", openShortcuts);
+const opener = document.getElementById("shortcuts-open");
+if (opener) {  // drawn hidden: without this script it would do nothing
+  opener.addEventListener("click", openShortcuts);
+  opener.hidden = false;
+}
 
 // --- preferences posted in the background ------------------------------------------------
 

@@ -372,3 +372,13 @@ def test_waiting_and_expires_stay_current_without_a_reload(new_context, live_app
                                                          timeout=LIVE)
     expect(row.locator("td.field-expires")).to_have_text("expired")
     assert page.evaluate("window.__sameDocument") == "yes"  # updated in place, never reloaded
+
+
+def test_the_live_options_are_offered_only_with_the_script_that_honours_them(new_context, approver):
+    """Without approvals_queue.js the two check boxes would change nothing, so they are not drawn."""
+    page = new_context(approver, java_script_enabled=False).new_page()
+    page.goto(QUEUE)
+    expect(page.locator("#result_list, .toolgate-queue-bar").first).to_be_attached()
+    expect(page.get_by_label("Count in the tab title")).to_be_hidden()
+    expect(page.get_by_label("Sound for new requests")).to_be_hidden()
+    expect(open_queue(new_context(approver)).get_by_label("Count in the tab title")).to_be_visible()

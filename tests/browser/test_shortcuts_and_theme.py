@@ -106,3 +106,13 @@ def test_the_demo_banner_can_be_dismissed_for_good(new_context, user):
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     send(page, "what is 12*7")  # the chat itself is unaffected
     wait_idle(page)
+
+
+def test_the_shortcuts_button_is_offered_only_with_the_script_that_opens_the_list(new_context, user):
+    page = new_context(user, java_script_enabled=False).new_page()
+    page.goto("/")
+    expect(page.get_by_role("link", name="API tokens")).to_be_visible()
+    expect(page.locator("#shortcuts-open")).to_be_hidden()
+    page = new_context(user).new_page()
+    page.goto("/")
+    expect(page.get_by_role("button", name="?")).to_be_visible()
