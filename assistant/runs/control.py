@@ -5,6 +5,12 @@ process. The web process sets ``Run.cancel_requested`` (durable: the driver also
 at every write and every heartbeat, assistant/runs/heartbeat.py) and sends ``run.cancel``
 to the run's control group; the driver listens on that group while it drives, so the
 stream stops at once rather than at the next heartbeat.
+
+In the driving process a Stop cancels the driving task once (:func:`stop`) and is also
+remembered until the run ends: a library may swallow a cancellation (asgiref's
+``sync_to_async`` does when the sync code it ran used ``async_to_sync``), and the run loop
+checks :func:`stopping` at every streamed event, so a lost cancellation delays a Stop by
+one event instead of losing it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,27 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 CANCEL = "run.cancel"
+
+_stopping: set[str] = set()  # runs driven here that were told to stop
+
+
+def stop(run_id: Any, task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task``, which drives ``run_id``, once; a second Stop would interrupt the
+    run's own cleanup (closing the run and its calls), so it only finds the run remembered."""
+    key = str(run_id)
+    if task is None or key in _stopping:
+        return
+    _stopping.add(key)
+    task.cancel()
+
+
+def stopping(run_id: Any) -> bool:
+    return str(run_id) in _stopping
+
+
+def forget(run_id: Any) -> None:
+    """The run is no longer driven here."""
+    _stopping.discard(str(run_id))
 
 
 def group_name(run_id: Any) -> str:

@@ -145,8 +145,7 @@ class Engine:
         lost = False
 
         def stop() -> None:  # a Stop from another process, by heartbeat or control message
-            if task is not None and not task.cancelling():
-                task.cancel()
+            control.stop(run.pk, task)
 
         def lose() -> None:  # another process took the run over: stop without writing
             nonlocal lost
@@ -178,6 +177,7 @@ class Engine:
         finally:
             if task is not None and _active.get(key) is task:
                 del _active[key]
+                control.forget(key)
 
     def _listening(self, run: Run, stop: Callable[[], None]) -> Any:
         if self.remote_cancel:
@@ -224,7 +224,7 @@ class Engine:
         run = await sync_to_async(store.request_cancel)(run_id)
         task = _active.get(str(run_id))
         if task is not None and task is not asyncio.current_task():
-            task.cancel()
+            control.stop(run_id, task)
             return run
         if run is not None and run.status == Run.Status.RUNNING:  # driven by another process
             await control.send_cancel(run_id)
@@ -469,6 +469,8 @@ class Engine:
         arguments = ArgumentStream()  # issue 16: the arguments growing in the card, coalesced
         try:
             async for event in guarded:
+                if control.stopping(run.pk):  # a cancellation that something swallowed
+                    raise asyncio.CancelledError
                 attempt.events += 1
                 if isinstance(event, TextDelta):
                     attempt.text.append(event.text)

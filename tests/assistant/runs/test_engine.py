@@ -229,6 +229,36 @@ async def test_cancelling_a_streaming_run_stops_it_and_marks_the_text(fake, user
     assert events.types()[-1] == "run.finished"
 
 
+async def test_a_stop_whose_cancellation_is_swallowed_still_stops_the_run_at_the_next_event(
+        fake, user, calls):
+    """A library may swallow a task's cancellation (asgiref's sync_to_async does when the sync
+    code it ran used async_to_sync): the Stop is remembered and the stream ends at its next event."""
+    fake.script_openai(text("a b c d e f g h i j", chunks=10).delayed(between=0.1))
+    streaming, swallowed = asyncio.Event(), []
+
+    async def emit(event):  # a publisher that loses the first cancellation it sees
+        events.events.append(event)
+        if event["type"] == "assistant.delta" and not streaming.is_set():
+            streaming.set()
+            try:
+                await asyncio.sleep(2)
+            except asyncio.CancelledError:
+                swallowed.append(event["delta"])
+
+    events = Recorder()
+    engine = make_engine(calls, emit=emit)
+    convo = await new_conversation(user)
+    task = asyncio.create_task(engine.send(convo, user, "slow"))
+    await streaming.wait()
+    await engine.cancel((await Run.objects.aget(conversation=convo)).pk)
+    run = await task
+    assert len(swallowed) == 1
+    assert run.status == Run.Status.CANCELLED
+    assert [e["delta"] for e in events.of("assistant.delta")] == swallowed  # nothing after the Stop
+    last = (await messages_of(convo))[-1]
+    assert last.status == Message.Status.INTERRUPTED and last.content == swallowed[0]
+
+
 async def test_tools_the_user_may_not_use_are_never_sent_to_the_model(fake, user, calls):
     fake.script_openai(text("ok"))
     convo = await new_conversation(user)
