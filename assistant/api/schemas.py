@@ -173,7 +173,8 @@ class MessageIn(BaseModel):
                     "(refused with 422 `unstorable_character`).",
         # The published pattern says both rules; the runtime keeps ``\S`` here and checks NUL
         # itself, so that NUL gets its own error code rather than a generic pattern mismatch.
-        json_schema_extra={"pattern": r"^[^\u0000]*\S[^\u0000]*$"})
+        # (Not ``\S`` between the NUL-free runs: ``\S`` matches NUL itself.)
+        json_schema_extra={"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"})
     client_id: UUID | None = Field(
         None, description="Chosen by the client per message: a repeated id is never processed twice.")
 

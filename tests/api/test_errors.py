@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -90,6 +91,20 @@ async def test_the_openapi_schema_is_published_and_names_every_endpoint():
     assert {"200", "202", "401", "403", "404", "422", "429"} <= set(call)
     messages = schema["paths"]["/api/v1/conversations/{conversation_id}/messages"]["post"]["responses"]
     assert "text/event-stream" in messages["200"]["content"] and "409" in messages
+
+
+async def test_the_published_message_pattern_refuses_every_nul_and_every_blank_message():
+    """Schemathesis generated "…\\u0000…" as valid when the pattern's ``\\S`` still matched NUL."""
+    schema = (await AsyncClient().get("/api/openapi.json")).json()
+    pattern = re.compile(_resolve(schema, "MessageIn")["properties"]["content"]["pattern"])
+    for refused in ("\x00", "a\x00", "\x00a", "a\x00b", "{{\U000ffc00\x00\x8d", "", "  \n\t"):
+        assert not pattern.search(refused), repr(refused)
+    for accepted in ("hi", " what is 12*7 \n", "\U000ffc00", "ü"):
+        assert pattern.search(accepted), repr(accepted)
+
+
+def _resolve(schema: dict, name: str) -> dict:
+    return next(v for k, v in schema["components"]["schemas"].items() if k == name or k.endswith(f".{name}"))
 
 
 async def test_the_docs_page_is_served_without_a_cdn():
