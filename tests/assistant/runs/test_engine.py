@@ -207,6 +207,14 @@ async def test_max_steps_ends_the_run_with_a_clear_message(fake, user, calls, se
     assert len(fake.requests) == 2
 
 
+async def stopped_while_streaming(engine, convo, user, streaming: asyncio.Event) -> Run:
+    """Send a message, press Stop once ``streaming`` is set, and return the run when it ends."""
+    task = asyncio.create_task(engine.send(convo, user, "slow"))
+    await streaming.wait()
+    await engine.cancel((await Run.objects.aget(conversation=convo)).pk)
+    return await task
+
+
 async def test_cancelling_a_streaming_run_stops_it_and_marks_the_text(fake, user, calls):
     fake.script_openai(text("a b c d e f g h i j", chunks=10).delayed(between=0.2))
     streaming = asyncio.Event()
@@ -217,12 +225,8 @@ async def test_cancelling_a_streaming_run_stops_it_and_marks_the_text(fake, user
             streaming.set()
 
     events = Recorder()
-    engine = make_engine(calls, emit=emit)
     convo = await new_conversation(user)
-    task = asyncio.create_task(engine.send(convo, user, "slow"))
-    await streaming.wait()
-    await engine.cancel((await Run.objects.aget(conversation=convo)).pk)
-    run = await task
+    run = await stopped_while_streaming(make_engine(calls, emit=emit), convo, user, streaming)
     assert run.status == Run.Status.CANCELLED
     last = (await messages_of(convo))[-1]
     assert last.status == Message.Status.INTERRUPTED and last.content
@@ -246,12 +250,8 @@ async def test_a_stop_whose_cancellation_is_swallowed_still_stops_the_run_at_the
                 swallowed.append(event["delta"])
 
     events = Recorder()
-    engine = make_engine(calls, emit=emit)
     convo = await new_conversation(user)
-    task = asyncio.create_task(engine.send(convo, user, "slow"))
-    await streaming.wait()
-    await engine.cancel((await Run.objects.aget(conversation=convo)).pk)
-    run = await task
+    run = await stopped_while_streaming(make_engine(calls, emit=emit), convo, user, streaming)
     assert len(swallowed) == 1
     assert run.status == Run.Status.CANCELLED
     assert [e["delta"] for e in events.of("assistant.delta")] == swallowed  # nothing after the Stop
