@@ -13,6 +13,11 @@ messages are looked at because a stateless server would otherwise lose them:
 ``sessions``, which later requests send back; the client is also remembered for the token,
 for a client that does not) and ``notifications/cancelled`` (cancels the parked call of that
 request, whichever process holds it).
+
+Served beside Django's request cycle, the endpoint does around each request what Django does
+around its own (``close_old_connections``): otherwise the connection its ORM calls share would
+never be closed (``CONN_MAX_AGE``) nor health-checked (``CONN_HEALTH_CHECKS``), and one the
+database dropped would fail every later request of the process.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
+from django.db import close_old_connections, connections
 
 from assistant.api import tokens
 from assistant.mcp import sessions, waiting
@@ -112,6 +118,18 @@ async def _look_at(body: bytes, token: ApiToken) -> tuple[str | None, dict[str, 
     return None, client
 
 
+def _close_old_connections() -> None:
+    """Django's ``close_old_connections``, unless a transaction is open on this thread: then
+    the connection is not ours to close (a test's transaction, or a caller's that an
+    in-process client runs under); between requests of a server none ever is."""
+    if not any(conn.in_atomic_block for conn in connections.all(initialized_only=True)):
+        close_old_connections()
+
+
+# Run where the endpoint's ORM calls run: sync_to_async's thread for this context.
+_aclose_old_connections = sync_to_async(_close_old_connections)
+
+
 class Endpoint:
     """The ASGI app for ``/mcp``; the SDK's session manager is started on first use."""
 
@@ -148,6 +166,13 @@ class Endpoint:
             raise
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        await _aclose_old_connections()  # as on Django's request_started
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            await _aclose_old_connections()  # as on Django's request_finished
+
+    async def _serve(self, scope: Scope, receive: Any, send: Any) -> None:
         token = await authenticate(scope)
         if token is None:
             if _header(scope, b"authorization") is None:

@@ -147,3 +147,37 @@ def test_other_methods_and_content_types_are_refused_without_a_server_error(live
         assert response.headers["Allow"] == "POST"
     wrong_type = post(live.url, LIST, secret, **{"Content-Type": "text/plain"})
     assert 400 <= wrong_type.status_code < 500
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_request_closes_a_connection_older_than_conn_max_age_as_django_would() -> None:
+    """The endpoint is served beside Django's request cycle, so it does what that cycle does
+    (``close_old_connections``) on the thread its ORM calls use: a connection past its
+    ``CONN_MAX_AGE`` is replaced, never kept for the life of the process."""
+    from asgiref.sync import sync_to_async
+    from django.db import connection
+
+    from assistant.mcp import http
+
+    def obsolete() -> Any:
+        connection.ensure_connection()
+        connection.close_at = time.monotonic() - 1
+        return connection.connection
+
+    old = await sync_to_async(obsolete)()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": LIST.encode(), "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/mcp",
+             "headers": [(b"authorization", b"Bearer tg_unknown")]}
+    await http.endpoint(scope, receive, send)
+    assert sent[0]["status"] == 401  # the token was looked up: the ORM was used
+    now = await sync_to_async(lambda: connection.connection)()
+    assert now is not old  # a new one, or none at all where CONN_MAX_AGE is 0
+    with pytest.raises(Exception, match="closed"):  # the old one was closed, not left open
+        await sync_to_async(old.cursor)()
