@@ -79,10 +79,14 @@ class ApprovalRequest(models.Model):
         if origin == "mcp":
             mcp = scope.get("mcp") or {}
             client = mcp.get("client") or {}
-            who = " ".join(str(client.get(k) or "") for k in ("name", "version")).strip() or "unknown client"
-            return (f"MCP client “{who}” with token “{mcp.get('token_name', '')}” "
-                    f"({mcp.get('token_prefix', '')}…)")
-        return {"api": "REST API", "chat": "chat"}.get(str(origin), str(origin) or "unknown")
+            name = " ".join(str(client.get(k) or "") for k in ("name", "version")).strip()
+            token, prefix = str(mcp.get("token_name") or ""), str(mcp.get("token_prefix") or "")
+            return _("%(client)s with %(token)s") % {
+                "client": _("MCP client “%(name)s”") % {"name": name} if name else _("an unnamed MCP client"),
+                "token": (_("token “%(name)s” (%(prefix)s…)") % {"name": token, "prefix": prefix} if token
+                          else _("an unnamed token (%(prefix)s…)") % {"prefix": prefix}),
+            }
+        return {"api": _("REST API"), "chat": _("chat")}.get(str(origin), str(origin) or _("unknown"))
 
     @property
     def rule_in_words(self) -> str:
