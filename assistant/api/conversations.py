@@ -35,7 +35,7 @@ from assistant.api.streaming import RunStream
 from assistant.models import Conversation, Message, Run
 from assistant.providers.profiles import default_profile, get_profiles
 from assistant.runs.chat import UNSTORABLE_MESSAGE
-from assistant.runs.engine import run_payload
+from assistant.runs.payloads import run_payload
 from tools.dbfields import has_unstorable
 
 router = Router(tags=["conversations"])

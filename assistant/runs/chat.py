@@ -26,8 +26,11 @@ from assistant.models import Conversation, Run
 from assistant.ops.budgets import BudgetExceeded
 from assistant.realtime.delivery import Publisher
 from assistant.runs.engine import Engine
+from assistant.runs.payloads import result_payload
 from assistant.runs.store import RunInProgress
 from assistant.transcript.edits import aedit_for
+from tools.models import ToolCall
+from tools.pipeline import ToolResult
 
 _tasks: set[asyncio.Task[Any]] = set()
 DRIVE_TASK = "assistant.tasks.drive_run"
@@ -122,10 +125,6 @@ async def on_call_settled(sender: Any, *, tool_call_id: int, run_id: str, conver
     then continue the run — here, in whichever process carried the decision out."""
     if not run_id or not conversation_id:
         return
-    from assistant.runs.engine import result_payload
-    from tools.models import ToolCall
-    from tools.pipeline import ToolResult
-
     publisher = Publisher(conversation_id)
     record = await ToolCall.objects.aget(pk=tool_call_id)
     payload = result_payload(ToolResult.from_record(record))

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
 from assistant.catalog.offer import offer
@@ -43,6 +43,7 @@ from assistant.providers.profiles import chain as profiles_chain
 from assistant.runs import context, control, driver, heartbeat, history_cache, store
 from assistant.runs.attempts import Attempt, Candidate
 from assistant.runs.history import to_chat_message
+from assistant.runs.payloads import message_payload, result_payload, run_payload, tool_result_part
 from assistant.transcript.argstream import ArgumentStream
 from tools import records as tool_records
 from tools.catalog import acatalog
@@ -537,8 +538,6 @@ def answer_open_calls(run: Run, pipeline: Pipeline, *, reason: str, rule: str, p
     stays valid for the next request: pending calls are denied with ``reason``; with
     ``process_gone`` (the process driving the run died) calls left running are closed as
     failed, never run again; anything else still open gets an error result saying why."""
-    from asgiref.sync import async_to_sync
-
     turn = store.last_assistant_turn(run)
     if turn is None or not turn.tool_calls or store.has_tool_turn_after(turn):
         return
@@ -568,46 +567,3 @@ def turn_message_id(run: Run) -> uuid.UUID:
     and its step count, so a driver that takes over a run whose driver died mid-stream
     withdraws the same id's text with ``assistant.retry``."""
     return uuid.uuid5(uuid.UUID(str(run.pk)), f"turn:{run.steps}")
-
-
-# -- payloads (the protocol's shapes; docs/protocol.md) ---------------------------------------
-
-def message_payload(message: Message) -> dict[str, Any]:
-    body = {"id": str(message.pk), "role": message.role, "content": message.content,
-            "status": message.status, "created_at": message.created_at.isoformat()}
-    if message.profile:  # a fallback profile answered: the user is shown which
-        body["profile"] = {"name": message.profile,
-                           "label": getattr(message, "profile_label", "") or message.profile}
-    if message.attachments:  # issue 14: a user message's files, shown as chips
-        body["attachments"] = message.attachments
-    answered_by = getattr(message, "answered_by", None)
-    if answered_by:  # the profile that wrote this answer, fallback or not
-        body["answered_by"] = {**answered_by, "fallback": bool(message.profile)}
-    return body
-
-
-def run_payload(run: Run) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": str(run.pk), "status": run.status, "steps": run.steps,
-        "usage": {"input_tokens": run.input_tokens, "output_tokens": run.output_tokens},
-    }
-    if run.error:
-        body["error"] = {"code": run.error_code, "message": run.error}
-    return body
-
-
-def result_payload(result: ToolResult) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": result.call_id, "name": result.name, "status": result.status,
-                            "duration_ms": round(result.duration_ms, 2)}
-    if result.status == "ok":
-        body["result"] = result.output
-    if result.error is not None:
-        body["error"] = result.error.as_dict()
-    if result.record_id is not None:
-        body["record_id"] = result.record_id
-    return body
-
-
-def tool_result_part(result: ToolResult) -> dict[str, Any]:
-    return {"call_id": result.call_id, "name": result.name, "content": result.content(),
-            "is_error": not result.ok}

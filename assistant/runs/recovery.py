@@ -34,7 +34,8 @@ from django.utils import timezone
 
 from assistant.models import Run
 from assistant.realtime.delivery import Publisher
-from assistant.runs.engine import answer_open_calls, run_payload
+from assistant.runs.engine import answer_open_calls
+from assistant.runs.payloads import run_payload
 from tools.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
