@@ -11,8 +11,11 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import Client
+from django.utils import timezone
 
+from approvals.models import ApprovalRequest
 from assistant.asgi import application
+from tools.models import ToolCall
 
 
 def make_approver(django_user_model: Any, username: str = "bob") -> Any:
@@ -52,3 +55,18 @@ async def events_until(socket: WebsocketCommunicator, *types: str) -> list[dict]
         seen.append(event)
         if event["type"] in types:
             return seen
+
+
+def parked(user: Any, *, tool: str = "send_email", risk: str = "high", minutes: int = 60, waited: int = 0,
+           scope: dict[str, Any] | None = None, conversation: str = "",
+           arguments: dict[str, Any] | None = None, status: str = "pending") -> ApprovalRequest:
+    """A request parked for approval (and its ToolCall), ``waited`` minutes ago, expiring in ``minutes``."""
+    record = ToolCall.objects.create(call_id=f"c{ToolCall.objects.count()}", tool_name=tool, status="pending",
+                                     user=user, username=user.username, scope=scope or {},
+                                     arguments=arguments or {"to": ["x@example.org"]})
+    now = timezone.now()
+    return ApprovalRequest.objects.create(
+        tool_call=record, tool_name=tool, arguments=record.arguments, risk=risk, rule=f"risk:{risk}",
+        requester=user, conversation_id=conversation, status=status,
+        created_at=now - timezone.timedelta(minutes=waited),
+        expires_at=now + timezone.timedelta(minutes=minutes))

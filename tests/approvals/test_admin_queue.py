@@ -8,13 +8,11 @@ import re
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
-from django.utils import timezone
 
 from approvals import services
 from approvals.admin_queue import LIVE_HEADER
 from approvals.models import ApprovalRequest, AuditEvent
-from tests.approvals.helpers import client_for, make_approver
-from tools.models import ToolCall
+from tests.approvals.helpers import client_for, make_approver, parked
 
 pytestmark = pytest.mark.django_db
 
@@ -24,19 +22,6 @@ QUEUE = "admin:approvals_approvalrequest_changelist"
 @pytest.fixture
 def approver(django_user_model):
     return make_approver(django_user_model)
-
-
-def parked(user, *, tool="send_email", risk="high", minutes=60, waited=0, scope=None, conversation="",
-           arguments=None, status="pending"):
-    record = ToolCall.objects.create(call_id=f"c{ToolCall.objects.count()}", tool_name=tool, status="pending",
-                                     user=user, username=user.username, scope=scope or {},
-                                     arguments=arguments or {"to": ["x@example.org"]})
-    now = timezone.now()
-    return ApprovalRequest.objects.create(
-        tool_call=record, tool_name=tool, arguments=record.arguments, risk=risk, rule=f"risk:{risk}",
-        requester=user, conversation_id=conversation, status=status,
-        created_at=now - timezone.timedelta(minutes=waited),
-        expires_at=now + timezone.timedelta(minutes=minutes))
 
 
 def listed(client, **query) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import translation
 
-from tests.approvals.test_admin_queue import parked
+from tests.approvals.helpers import parked
 
 pytestmark = pytest.mark.django_db
 
