@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -72,21 +72,32 @@ class ApprovalRequest(models.Model):
 
     @property
     def source(self) -> str:
-        """Where the call came from, for the approver: the chat, the REST API, or an MCP
-        client (its name and version, and the token's name and prefix)."""
+        """Where the call came from: the chat, the REST API, or an MCP client (its name and
+        version, and the token's name and prefix). Always in English: webhooks send it as a
+        field that programs read (approvals/notifications.py); approvers read
+        :attr:`source_label`."""
+        with translation.override("en"):
+            return self._describe_source() or "unknown"
+
+    @property
+    def source_label(self) -> str:
+        """:attr:`source` in the approver's language, or why there is none (a call made outside
+        any conversation before sources were recorded)."""
+        return self._describe_source() or _("not recorded (no conversation)")
+
+    def _describe_source(self) -> str:
         scope = self.tool_call.scope or {}
-        origin = scope.get("source") or ("chat" if scope.get("conversation") else "")
+        origin = str(scope.get("source") or ("chat" if scope.get("conversation") else ""))
         if origin == "mcp":
             mcp = scope.get("mcp") or {}
             client = mcp.get("client") or {}
             name = " ".join(str(client.get(k) or "") for k in ("name", "version")).strip()
             token, prefix = str(mcp.get("token_name") or ""), str(mcp.get("token_prefix") or "")
-            return _("%(client)s with %(token)s") % {
+            words = _("%(client)s with %(token)s") % {
                 "client": _("MCP client “%(name)s”") % {"name": name} if name else _("an unnamed MCP client"),
-                "token": (_("token “%(name)s” (%(prefix)s…)") % {"name": token, "prefix": prefix} if token
-                          else _("an unnamed token (%(prefix)s…)") % {"prefix": prefix}),
-            }
-        return {"api": _("REST API"), "chat": _("chat")}.get(str(origin), str(origin) or _("unknown"))
+                "token": _("token “%(name)s”") % {"name": token} if token else _("an unnamed token")}
+            return f"{words} ({prefix}…)" if prefix else words
+        return {"api": _("REST API"), "chat": _("chat")}.get(origin, origin)
 
     @property
     def rule_in_words(self) -> str:
@@ -101,13 +112,6 @@ class ApprovalRequest(models.Model):
         if self.reason_required:
             return f"{self.tool_name}: {self.reason_required}"
         return f"{self.tool_name}: {self.rule}"
-
-    @property
-    def source_label(self) -> str:
-        """:attr:`source`, or why there is none (a call made outside any conversation before
-        sources were recorded)."""
-        label = self.source
-        return _("not recorded (no conversation)") if label == "unknown" else label
 
     def effective_arguments(self) -> Any:
         return self.edited_arguments if self.edited_arguments is not None else self.arguments
