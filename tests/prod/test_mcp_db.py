@@ -11,7 +11,8 @@ A real Daphne on PostgreSQL, its connections found in ``pg_stat_activity`` by th
 from __future__ import annotations
 
 import uuid
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -41,16 +42,19 @@ def _terminate(pids: list[int]) -> None:
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
-async def _search(url: str, secret: str, text: str) -> Any:
+async def _search(url: str, secret: str) -> None:
+    """A tools/list and a tools/call over ``/mcp``; both use the endpoint's database connection."""
     async def use(client: Any) -> Any:
         assert "search_notes" in {tool.name for tool in (await client.list_tools()).tools}
-        return await client.call_tool("search_notes", {"query": text})
+        return await client.call_tool("search_notes", {"query": "plan"})
 
-    return await with_client(url, secret, use)
+    result = await with_client(url, secret, use)
+    assert not result.is_error, result
 
 
-async def _serving(django_user_model: Any, tmp_path: Any, running: ExitStack,
-                   max_age: int) -> tuple[str, str, str]:
+@asynccontextmanager
+async def _serving(django_user_model: Any, tmp_path: Any,
+                   max_age: int) -> AsyncIterator[tuple[str, str, str]]:
     """A Daphne on PostgreSQL: (its URL, alice's token, its connections' application_name)."""
     create_user = sync_to_async(django_user_model.objects.create_user)
     alice = await create_user("alice", "alice@example.com", "pw-alice-1")
@@ -58,37 +62,39 @@ async def _serving(django_user_model: Any, tmp_path: Any, running: ExitStack,
     application = f"toolgate-mcp-{uuid.uuid4().hex[:12]}"
     url = shared_database_env()["DATABASE_URL"] + f"?application_name={application}"
     server = Daphne(tmp_path / "daphne.log", DATABASE_URL=url, DATABASE_CONN_MAX_AGE=str(max_age))
-    running.callback(server.stop)
     await sync_to_async(server.start, thread_sensitive=False)()
-    return server.url, secret, application
+    try:
+        yield server.url, secret, application
+    finally:
+        await sync_to_async(server.stop, thread_sensitive=False)()
+
+
+async def _left(application: str) -> set[int]:
+    return set(await sync_to_async(_backends)(application))
 
 
 async def test_an_mcp_request_replaces_a_connection_the_database_dropped(
         django_user_model: Any, tmp_path: Any) -> None:
-    with ExitStack() as running:
-        url, secret, application = await _serving(django_user_model, tmp_path, running, max_age=300)
-        first = await _search(url, secret, "plan")
-        assert not first.is_error, first
-        kept = await sync_to_async(_backends)(application)
+    async with _serving(django_user_model, tmp_path, max_age=300) as (url, secret, application):
+        await _search(url, secret)
+        kept = await _left(application)
         assert kept, "the endpoint's connection should outlive its request (DATABASE_CONN_MAX_AGE=300)"
 
-        await sync_to_async(_terminate)(kept)  # PostgreSQL restarted, or an idle timeout struck
-        await eventually(lambda: _gone(application, kept), what="the dropped connections to go")
+        await sync_to_async(_terminate)(sorted(kept))  # PostgreSQL restarted, or an idle timeout struck
+        await eventually(lambda: _dropped(application, kept), what="the dropped connections to go")
 
-        second = await _search(url, secret, "plan")
-        assert not second.is_error, second
+        await _search(url, secret)
         assert await ToolCall.objects.filter(tool_name="search_notes", status="succeeded").acount() == 2
 
 
 async def test_an_mcp_request_closes_its_connection_when_conn_max_age_is_zero(
         django_user_model: Any, tmp_path: Any) -> None:
-    with ExitStack() as running:
-        url, secret, application = await _serving(django_user_model, tmp_path, running, max_age=0)
-        result = await _search(url, secret, "plan")
-        assert not result.is_error, result
-        await eventually(lambda: _gone(application, None), what="the request's connection to close")
+    async with _serving(django_user_model, tmp_path, max_age=0) as (url, secret, application):
+        await _search(url, secret)
+        await eventually(lambda: _dropped(application, None), what="the request's connection to close")
 
 
-async def _gone(application: str, pids: list[int] | None) -> bool:
-    left = await sync_to_async(_backends)(application)
-    return not left if pids is None else not set(left) & set(pids)
+async def _dropped(application: str, pids: set[int] | None) -> bool:
+    """None of ``pids`` (None: no connection at all) is still connected."""
+    left = await _left(application)
+    return not left if pids is None else not left & pids
