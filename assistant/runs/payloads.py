@@ -38,15 +38,10 @@ def run_payload(run: Run) -> dict[str, Any]:
 
 
 def result_payload(result: ToolResult) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": result.call_id, "name": result.name, "status": result.status,
-                            "duration_ms": round(result.duration_ms, 2)}
-    if result.status == "ok":
-        body["result"] = result.output
-    if result.error is not None:
-        body["error"] = result.error.as_dict()
-    if result.record_id is not None:
-        body["record_id"] = result.record_id
-    return body
+    """:meth:`ToolResult.as_dict` as the protocol names it: ``id`` for the call's id, and the
+    duration to 0.01 ms."""
+    body = result.as_dict()
+    return {"id": body.pop("call_id"), **body, "duration_ms": round(result.duration_ms, 2)}
 
 
 def tool_result_part(result: ToolResult) -> dict[str, Any]:
